@@ -1,0 +1,69 @@
+"""Admin classes registered on both sites: users (roles only), groups, the read-only audit log."""
+
+from __future__ import annotations
+
+from auditlog.admin import LogEntryAdmin
+from auditlog.models import LogEntry
+from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
+
+from mh1.admin_sites import public_site, tenant_site
+
+
+class RoleUserAdmin(UserAdmin):
+    """Users get roles (groups) only: no superusers, no one-off permissions (fail closed)."""
+
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        ("Person", {"fields": ("first_name", "last_name", "email")}),
+        ("Access", {"fields": ("is_active", "groups")}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    readonly_fields = ("last_login", "date_joined")
+    list_display = ("username", "email", "first_name", "last_name", "is_active", "roles")
+    list_filter = ("is_active", "groups")
+    filter_horizontal = ("groups",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="roles")
+    def roles(self, obj: User) -> str:
+        return ", ".join(g.name for g in obj.groups.all()) or "—"
+
+    def save_model(self, request, obj, form, change):
+        # Every console user works in the admin; nobody here bypasses the role map.
+        obj.is_staff = True
+        obj.is_superuser = False
+        super().save_model(request, obj, form, change)
+
+
+class ReadOnlyGroupAdmin(GroupAdmin):
+    """Roles are defined in code (tenants/roles.py) and synced on migrate: read them here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class AuditLogEntryAdmin(LogEntryAdmin):
+    """The audit trail: who changed what, from which address. Never editable."""
+
+    list_select_related = ("actor", "content_type")
+    list_per_page = 50
+    date_hierarchy = "timestamp"
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+for site in (public_site, tenant_site):
+    site.register(User, RoleUserAdmin)
+    site.register(Group, ReadOnlyGroupAdmin)
+    site.register(LogEntry, AuditLogEntryAdmin)

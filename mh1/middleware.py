@@ -1,0 +1,45 @@
+"""Request middleware: tenant resolution that refuses inactive tenants, correlation ids."""
+
+from __future__ import annotations
+
+import re
+
+from django.http import Http404
+from django_tenants.middleware.main import TenantMainMiddleware
+from django_tenants.utils import get_public_schema_name
+
+from mh1.context import correlation_id, new_correlation_id
+
+_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class ActiveTenantMiddleware(TenantMainMiddleware):
+    """Select the schema from the host; unknown and deactivated tenants answer 404."""
+
+    def get_tenant(self, domain_model, hostname):
+        tenant = super().get_tenant(domain_model, hostname)
+        if tenant.schema_name != get_public_schema_name() and not tenant.is_active:
+            # Same answer as an unknown host: a deactivated tenant does not reveal it exists.
+            raise domain_model.DoesNotExist
+        return tenant
+
+    def no_tenant_found(self, request, hostname):
+        raise Http404("Unknown host.")
+
+
+class CorrelationIdMiddleware:
+    """Take X-Correlation-ID from the caller (or make one) and echo it on the response."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Correlation-ID", "")
+        value = incoming if _CORRELATION_ID.match(incoming) else new_correlation_id()
+        token = correlation_id.set(value)
+        try:
+            response = self.get_response(request)
+        finally:
+            correlation_id.reset(token)
+        response["X-Correlation-ID"] = value
+        return response

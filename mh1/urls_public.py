@@ -1,0 +1,11 @@
+from django.urls import path
+from django.views.generic import RedirectView
+
+from mh1.admin_sites import public_site
+from mh1.health import healthz
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("healthz", healthz, name="healthz"),
+    path("admin/", public_site.urls),
+]

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class TenantsConfig(AppConfig):
+    name = "tenants"
+    verbose_name = "Platform"
+
+    def ready(self) -> None:
+        from tenants import signals  # noqa: F401

@@ -1,0 +1,146 @@
+"""Demo data: tenants acme and globex with policies and a user for every role. Idempotent."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.contrib.auth.models import Group, User
+from django.core.management.base import BaseCommand
+from django.db import connection
+from django_tenants.utils import tenant_context
+
+from tenants.models import Tenant
+from tenants.policy.models import IcpDefinition, QuotaPolicy, RolloutPhase, RolloutSettings, SendingPolicy
+from tenants.roles import Role
+from tenants.services import access_grant, tenant_create
+
+# Development passwords only: printed below, never used outside `make demo`.
+DEMO_PASSWORD = "mh1-demo-pass"  # noqa: S105
+OPERATOR = ("operator@mh1.local", "Platform Operator")
+
+TENANTS = {
+    "acme": {
+        "name": "Acme Corp",
+        "phase": RolloutPhase.ASSISTED,
+        "icp": {
+            "company_size_min": 50,
+            "company_size_max": 2000,
+            "industries": ["SaaS", "Fintech"],
+            "titles": ["Head of Growth", "VP Marketing", "RevOps Manager"],
+            "seniorities": ["VP", "Director", "Head"],
+            "geographies": ["US", "UK", "DE"],
+            "competitor_domains": ["roadrunner.example"],
+            "customer_domains": ["wile-e.example"],
+        },
+    },
+    "globex": {
+        "name": "Globex Corporation",
+        "phase": RolloutPhase.SHADOW,
+        "icp": {
+            "company_size_min": 200,
+            "company_size_max": 10000,
+            "industries": ["Manufacturing", "Logistics"],
+            "titles": ["COO", "Head of Operations"],
+            "seniorities": ["C-level", "VP"],
+            "geographies": ["US", "CA"],
+            "competitor_domains": ["initech.example"],
+            "customer_domains": [],
+        },
+    },
+}
+ROLE_USERS = [
+    (Role.TENANT_ADMIN, "admin", "Tenant Admin"),
+    (Role.REVOPS, "revops", "Rita RevOps"),
+    (Role.AE, "ae", "Alex Executive"),
+    (Role.VIEWER, "viewer", "Vic Viewer"),
+]
+# An agency AE who serves both clients: one person, access to several tenants at once.
+SHARED_AE = ("sam@agency.example", "Sam Shared")
+
+
+class Command(BaseCommand):
+    help = "Seed demo tenants (acme, globex), their policies and one user per role."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", default="8000")
+
+    def handle(self, *args, **options):
+        port = options["port"]
+        connection.set_schema_to_public()
+        self._operator()
+        rows = [("public", f"http://localhost:{port}/admin/", OPERATOR[0], "platform operator")]
+        for slug, spec in TENANTS.items():
+            tenant = Tenant.objects.filter(slug=slug).first()
+            if tenant is None:
+                provisioned = tenant_create(
+                    acting_user=None,
+                    name=spec["name"],
+                    slug=slug,
+                    admin_email=f"admin@{slug}.example",
+                    admin_full_name="Tenant Admin",
+                    admin_password=DEMO_PASSWORD,
+                )
+                tenant = provisioned.tenant
+                self.stdout.write(f"Created tenant {slug} in {provisioned.seconds:.2f} s")
+            url = f"http://{slug}.localhost:{port}/admin/"
+            for role, local, full_name in ROLE_USERS:
+                email = f"{local}@{slug}.example"
+                access_grant(
+                    acting_user=None,
+                    email=email,
+                    full_name=full_name,
+                    tenants=[tenant],
+                    role=role,
+                    password=DEMO_PASSWORD,
+                )
+                rows.append((slug, url, email, role.label))
+            self._policies(tenant, spec)
+        both = list(Tenant.objects.filter(slug__in=TENANTS))
+        access_grant(
+            acting_user=None,
+            email=SHARED_AE[0],
+            full_name=SHARED_AE[1],
+            tenants=both,
+            role=Role.AE,
+            password=DEMO_PASSWORD,
+        )
+        rows.append(("acme+globex", "either tenant host", SHARED_AE[0], Role.AE.label))
+        self.stdout.write(
+            self.style.SUCCESS(f"\nDemo logins (development password for all: {DEMO_PASSWORD})")
+        )
+        for tenant, url, email, role in rows:
+            self.stdout.write(f"  {tenant:<12} {role:<18} {email:<26} {url}")
+
+    def _operator(self) -> None:
+        email, full_name = OPERATOR
+        user = User.objects.filter(username=email).first() or User(username=email)
+        user.email = email
+        user.first_name, _, user.last_name = full_name.partition(" ")
+        user.is_staff = True
+        user.is_active = True
+        user.set_password(DEMO_PASSWORD)
+        user.save()
+        user.groups.add(Group.objects.get(name=Role.PLATFORM_OPERATOR.group_name))
+
+    def _policies(self, tenant: Tenant, spec: dict) -> None:
+        with tenant_context(tenant):
+            rollout = RolloutSettings.get_solo()
+            if rollout.phase == RolloutPhase.SHADOW and spec["phase"] != RolloutPhase.SHADOW:
+                rollout.phase = spec["phase"]
+                rollout.save()
+            icp = IcpDefinition.get_solo()
+            if not icp.industries:
+                for field, value in spec["icp"].items():
+                    setattr(icp, field, value)
+                icp.full_clean()
+                icp.save()
+            QuotaPolicy.get_solo()
+            sending = SendingPolicy.get_solo()
+            if sending.monthly_limit == 6000 and tenant.slug == "acme":
+                sending.monthly_limit, sending.daily_limit = 10000, 400
+                sending.full_clean()
+                sending.save()
+            quota = QuotaPolicy.get_solo()
+            if quota.daily_usd_limit == Decimal("25.00") and tenant.slug == "acme":
+                quota.daily_usd_limit = Decimal("40.00")
+                quota.save()

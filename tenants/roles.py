@@ -1,0 +1,90 @@
+"""Roles and the permissions each one holds: the one map, everything else denied.
+
+A role is a Django group of the same name, kept in sync in every schema after migrations. A
+permission that no role lists is held by nobody (fail closed); superusers are not used in tenant
+schemas.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    TENANT_ADMIN = "tenant_admin", "Tenant admin"
+    REVOPS = "revops", "RevOps"
+    AE = "ae", "Account executive"
+    VIEWER = "viewer", "Viewer"
+    PLATFORM_OPERATOR = "platform_operator", "Platform operator"
+
+    @classmethod
+    def tenant_roles(cls) -> list[Role]:
+        return [cls.TENANT_ADMIN, cls.REVOPS, cls.AE, cls.VIEWER]
+
+    @classmethod
+    def tenant_choices(cls) -> list[tuple[str, str]]:
+        return [(role.value, role.label) for role in cls.tenant_roles()]
+
+    @property
+    def group_name(self) -> str:
+        return self.label
+
+
+_POLICY_MODELS = ("rolloutsettings", "icpdefinition", "quotapolicy", "sendingpolicy")
+_VIEW_POLICY = [f"policy.view_{m}" for m in _POLICY_MODELS]
+_EDIT_POLICY = [f"policy.change_{m}" for m in _POLICY_MODELS]
+_READ_OPS = ["policy.view_heartbeat", "auditlog.view_logentry"]
+
+# "app_label.codename" per role. Later issues add their permissions here.
+ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.TENANT_ADMIN: frozenset(
+        _VIEW_POLICY
+        + _EDIT_POLICY
+        + _READ_OPS
+        + [
+            "auth.view_user",
+            "auth.add_user",
+            "auth.change_user",
+            "auth.view_group",
+            "authtoken.view_tokenproxy",
+            "authtoken.add_tokenproxy",
+            "authtoken.delete_tokenproxy",
+        ]
+    ),
+    Role.REVOPS: frozenset(_VIEW_POLICY + _EDIT_POLICY + _READ_OPS),
+    Role.AE: frozenset([*_VIEW_POLICY, "policy.view_heartbeat"]),
+    Role.VIEWER: frozenset(_VIEW_POLICY + _READ_OPS),
+    Role.PLATFORM_OPERATOR: frozenset(
+        [
+            "tenants.view_tenant",
+            "tenants.add_tenant",
+            "tenants.change_tenant",
+            "tenants.view_domain",
+            "tenants.add_domain",
+            "tenants.change_domain",
+            "tenants.view_tenantaccessgrant",
+            "tenants.add_tenantaccessgrant",
+            "tenants.change_tenantaccessgrant",
+            "tenants.view_platformsettings",
+            "tenants.change_platformsettings",
+            "auth.view_user",
+            "auth.add_user",
+            "auth.change_user",
+            "auth.view_group",
+            "auditlog.view_logentry",
+        ]
+        + [
+            f"django_celery_beat.{action}_{model}"
+            for action in ("view", "add", "change", "delete")
+            for model in (
+                "periodictask",
+                "intervalschedule",
+                "crontabschedule",
+                "solarschedule",
+                "clockedschedule",
+            )
+        ]
+    ),
+}
+
+PUBLIC_ROLES = (Role.PLATFORM_OPERATOR,)

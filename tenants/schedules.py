@@ -1,0 +1,28 @@
+"""The platform's scheduled jobs: one beat entry per job, created once, then edited in admin."""
+
+from __future__ import annotations
+
+import json
+
+from django.db import connection
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_tenants.utils import get_public_schema_name
+
+# name → (task, args, every N seconds). Each fans out to every active tenant.
+DEFAULT_SCHEDULE: dict[str, tuple[str, list, int]] = {
+    "Tenant heartbeat": ("platform.dispatch_to_tenants", ["policy.heartbeat"], 60),
+}
+
+
+def schedules_ensure() -> list[str]:
+    """Create the missing beat entries; never overwrite what an operator edited."""
+    if connection.schema_name != get_public_schema_name():
+        return []
+    created = []
+    for name, (task, args, seconds) in DEFAULT_SCHEDULE.items():
+        if PeriodicTask.objects.filter(name=name).exists():
+            continue
+        interval, _ = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)
+        PeriodicTask.objects.create(name=name, task=task, args=json.dumps(args), interval=interval)
+        created.append(name)
+    return created
