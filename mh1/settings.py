@@ -221,8 +221,9 @@ CELERY_TASK_TENANT_CACHE_SECONDS = 0  # an inactive tenant must be seen at once
 # --- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        # Token first: a bad token answers 401 with WWW-Authenticate, not a bare 403.
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["mh1.api_permissions.StrictModelPermissions"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",

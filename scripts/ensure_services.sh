@@ -145,9 +145,10 @@ apt_install() {
     log "Installing $* with apt-get ..."
     if [[ $APT_UPDATED -eq 0 ]]; then
         APT_UPDATED=1
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || log "apt-get update failed"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null >&2 3>&- || log "apt-get update failed"
     fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+    # 3>&-: a service started by a postinst script must not hold our stdout pipe open.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" </dev/null >&2 3>&-
 }
 
 LOCK_HELD=0
@@ -366,7 +367,9 @@ pg_prepare() {
 }
 
 # Locate initdb/pg_ctl: highest /usr/lib/postgresql/<ver>/bin (matching an existing cluster's
-# version when possible), then PATH. Sets PG_BIN.
+# version when possible), then PATH. Sets PG_BIN; returns 1 if none found, 2 on version mismatch
+# (PG_BIN_ERR).
+PG_BIN_ERR=
 find_pg_bin() {
     local want='' d candidates=() p
     if [[ -f $PGDATA_DIR/PG_VERSION ]]; then want=$(cat "$PGDATA_DIR/PG_VERSION"); fi
@@ -375,7 +378,7 @@ find_pg_bin() {
     done < <(
         for d in /usr/lib/postgresql/*/bin /usr/pgsql-*/bin /usr/local/pgsql/bin; do
             [[ -x $d/initdb && -x $d/pg_ctl ]] && echo "$d"
-        done | sort -t/ -k4,4 -V -r
+        done | sort -V -r
     )
     if p=$(command -v pg_ctl 2>/dev/null) && [[ -x $(dirname -- "$p")/initdb ]]; then
         candidates+=("$(dirname -- "$p")")
@@ -388,14 +391,18 @@ find_pg_bin() {
                 return 0
             fi
         done
-        die "PostgreSQL: $PGDATA_DIR was created by version $want but only other server versions are installed (${candidates[*]}); remove $PGDATA_DIR or install PostgreSQL $want"
+        PG_BIN_ERR="PostgreSQL: $PGDATA_DIR was created by version $want but only other server versions are installed (${candidates[*]}); remove $PGDATA_DIR or install PostgreSQL $want"
+        return 2
     fi
     PG_BIN=${candidates[0]}
 }
 
 ensure_pg_bin() {
+    local rc=0
     [[ -n $PG_BIN ]] && return 0
-    find_pg_bin && return 0
+    find_pg_bin || rc=$?
+    if [[ $rc -eq 0 ]]; then return 0; fi
+    if [[ $rc -eq 2 ]]; then die "$PG_BIN_ERR"; fi
     if is_root && command -v apt-get >/dev/null 2>&1; then
         apt_install postgresql || log "apt-get install postgresql failed"
         find_pg_bin && return 0
@@ -460,7 +467,7 @@ clear_stale_pg_locks() {
     if [[ -f $pidfile ]]; then
         pid=$(head -n 1 -- "$pidfile" 2>/dev/null || true)
         if ! is_our_postmaster "$pid"; then
-            log "PostgreSQL: removing stale $pidfile (pid ${pid:-?} is not running)"
+            log "PostgreSQL: removing stale $pidfile (pid ${pid:-?} is not a running postmaster for it)"
             rm -f -- "$pidfile"
         fi
     fi
@@ -541,7 +548,7 @@ start_local_pg() {
     opts="-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories='$sockdir'"
     touch -- "$PG_LOG"
     if [[ -n $PG_RUN_USER ]]; then chown -- "$PG_RUN_USER:" "$PG_LOG"; fi
-    if ! as_pg_user "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$PG_LOG" -w -t "$WAIT_SECS" -o "$opts" start >&2; then
+    if ! as_pg_user "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$PG_LOG" -w -t "$WAIT_SECS" -o "$opts" start </dev/null >&2 3>&-; then
         pg_log_tail
         die "PostgreSQL: pg_ctl start failed (data dir $PGDATA_DIR, port $port)"
     fi
@@ -564,7 +571,9 @@ ensure_postgres() {
         DB_URL_OUT=$DB_URL
         return 0
     fi
-    if [[ $rc -eq 2 ]]; then
+    if [[ $rc -eq 2 && $(local_pg_port) == "$port" ]]; then
+        : # our own cluster, e.g. the URL's role does not exist there yet: handled below
+    elif [[ $rc -eq 2 ]]; then
         if [[ $DB_URL_EXPLICIT -eq 1 ]]; then
             die "PostgreSQL: a server answers at $host:$port but connecting as given in DATABASE_URL failed: $PROBE_ERR"
         fi
@@ -585,9 +594,9 @@ ensure_postgres() {
     port=$(local_pg_port)
     if [[ -n $port ]]; then
         url=$(local_pg_url "$port")
-        if wait_pg "$url"; then
+        if wait_pg "postgres://postgres@127.0.0.1:$port/postgres"; then
             log "PostgreSQL: reusing project-local cluster in .local/pgdata on port $port"
-            pg_prepare "$url" "$(local_pg_url "$port" | sed 's#://[^@]*@#://postgres@#')"
+            pg_prepare "$url" "postgres://postgres@127.0.0.1:$port/postgres"
             DB_URL_OUT=$url
             return 0
         fi
@@ -598,7 +607,7 @@ ensure_postgres() {
     port=$(pick_port "${U_PORT:-5432}" "$PG_FALLBACK_PORT") || die "PostgreSQL: no free port found for the local cluster"
     start_local_pg "$port"
     url=$(local_pg_url "$port")
-    if ! wait_pg "$url"; then
+    if ! wait_pg "postgres://postgres@127.0.0.1:$port/postgres"; then
         pg_log_tail
         die "PostgreSQL: local cluster did not answer on 127.0.0.1:$port within ${WAIT_SECS}s: $PROBE_ERR"
     fi
@@ -711,7 +720,7 @@ ensure_redis() {
     mkdir -p -- "$LOCAL_DIR"
     if ! redis-server --port "$port" --save '' --appendonly no --daemonize yes \
         --dir "$LOCAL_DIR" --logfile "$REDIS_LOG" --pidfile "$REDIS_PIDFILE" \
-        --bind 127.0.0.1 >&2; then
+        --bind 127.0.0.1 </dev/null >&2 3>&-; then
         die "Redis: redis-server failed to start; see $REDIS_LOG"
     fi
     echo "$port" >"$REDIS_PORTFILE"
@@ -737,7 +746,7 @@ stop_services() {
                 owner=$(stat -c %U -- "$PGDATA_DIR")
                 if [[ $owner != root ]]; then PG_RUN_USER=$owner; fi
             fi
-            if find_pg_bin 2>/dev/null && as_pg_user "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w -t "$WAIT_SECS" stop >&2; then
+            if find_pg_bin && as_pg_user "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w -t "$WAIT_SECS" stop </dev/null >&2 3>&-; then
                 :
             else
                 kill -INT "$pid" 2>/dev/null || true

@@ -66,6 +66,17 @@ def _set_role(user: User, role: Role) -> None:
     user.groups.add(Group.objects.get(name=role.group_name))
 
 
+def public_tenant_ensure() -> Tenant:
+    """The platform's own tenant row (schema public) and its hosts, PUBLIC_DOMAINS."""
+    connection.set_schema_to_public()
+    public, _ = Tenant.objects.get_or_create(
+        schema_name=get_public_schema_name(), defaults={"name": "MH1 platform", "slug": "public"}
+    )
+    for index, host in enumerate(settings.PUBLIC_DOMAINS):
+        Domain.objects.get_or_create(domain=host, defaults={"tenant": public, "is_primary": index == 0})
+    return public
+
+
 # --- tenants -----------------------------------------------------------------------------------
 
 

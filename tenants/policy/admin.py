@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.contrib.postgres.forms import SimpleArrayField
+from rest_framework.authtoken.admin import TokenAdmin
+from rest_framework.authtoken.models import TokenProxy
 from solo.admin import SingletonModelAdmin
 
 from mh1.admin_sites import tenant_site
@@ -126,3 +128,7 @@ class HeartbeatAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# API tokens: a tenant admin issues them; a token only works on its own tenant's host.
+tenant_site.register(TokenProxy, TokenAdmin)

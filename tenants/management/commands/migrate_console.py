@@ -8,6 +8,8 @@ from django.core.management.base import BaseCommand
 from django.db import connection
 from django_tenants.utils import schema_exists
 
+from tenants.services import public_tenant_ensure
+
 
 class Command(BaseCommand):
     help = (
@@ -40,4 +42,5 @@ class Command(BaseCommand):
             verbosity=verbosity,
         )
         connection.set_schema_to_public()
+        public_tenant_ensure()
         self.stdout.write(self.style.SUCCESS("Public, template and tenant schemas are migrated."))

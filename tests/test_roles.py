@@ -1,0 +1,117 @@
+"""Each role × each admin action: allowed or denied; a permission nobody mapped is denied."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import connection
+from django_tenants.utils import tenant_context
+
+from tenants.roles import ROLE_PERMISSIONS, Role
+
+pytestmark = pytest.mark.django_db
+
+ADMIN, REVOPS, AE, VIEWER = Role.TENANT_ADMIN, Role.REVOPS, Role.AE, Role.VIEWER
+EVERY_ROLE = {ADMIN, REVOPS, AE, VIEWER}
+
+POLICY_FORMS = {
+    "rolloutsettings": {"phase": "assisted", "kill_switch_reason": ""},
+    "icpdefinition": {"company_size_min": "5", "company_size_max": "50"},
+    "quotapolicy": {
+        "monthly_token_budget": "100",
+        "daily_run_limit": "5",
+        "daily_usd_limit": "10",
+        "per_run_usd_limit": "1",
+        "crm_requests_per_minute": "10",
+    },
+    "sendingpolicy": {
+        "monthly_limit": "1000",
+        "daily_limit": "100",
+        "hourly_limit": "20",
+        "per_domain_hourly_limit": "2",
+        "min_delay_seconds": "30",
+    },
+}
+
+# (method, path, roles allowed). Allowed GETs answer 200, allowed POSTs redirect (302).
+MATRIX = [
+    *[("GET", f"/admin/policy/{model}/", EVERY_ROLE) for model in POLICY_FORMS],
+    *[("POST", f"/admin/policy/{model}/", {ADMIN, REVOPS}) for model in POLICY_FORMS],
+    ("GET", "/admin/policy/heartbeat/", EVERY_ROLE),
+    ("GET", "/admin/auditlog/logentry/", {ADMIN, REVOPS, VIEWER}),
+    ("GET", "/admin/auth/user/", {ADMIN}),
+    ("GET", "/admin/auth/user/add/", {ADMIN}),
+    ("GET", "/admin/auth/group/", {ADMIN}),
+    ("GET", "/admin/authtoken/tokenproxy/", {ADMIN}),
+    ("GET", "/api/v1/policy/sending/", EVERY_ROLE),
+    ("PATCH", "/api/v1/policy/sending/", {ADMIN, REVOPS}),
+    ("GET", "/api/v1/heartbeats/", EVERY_ROLE),
+]
+
+
+@pytest.mark.parametrize("role", sorted(EVERY_ROLE, key=str), ids=str)
+@pytest.mark.parametrize(("method", "path", "allowed"), MATRIX, ids=[f"{m} {p}" for m, p, _ in MATRIX])
+def test_role_matrix(role, method, path, allowed, alpha, make_user, client_for):
+    client = client_for(alpha, make_user(alpha, role))
+    model = path.rstrip("/").rsplit("/", 1)[-1]
+
+    if method == "GET":
+        response = client.get(path)
+        expected = 200
+    elif method == "PATCH":
+        response = client.patch(path, {"min_delay_seconds": 45}, content_type="application/json")
+        expected = 200
+    else:
+        response = client.post(path, POLICY_FORMS[model])
+        expected = 302
+
+    if role in allowed:
+        assert response.status_code == expected, response.content[:500]
+    else:
+        assert response.status_code == 403
+
+
+@pytest.mark.parametrize("role", Role.tenant_roles(), ids=str)
+def test_role_holds_exactly_its_mapped_permissions(role, alpha, make_user):
+    user = make_user(alpha, role)
+    with tenant_context(alpha):
+        assert user.get_all_permissions() == ROLE_PERMISSIONS[role]
+
+
+@pytest.mark.parametrize(
+    "permission",
+    ["auth.delete_user", "policy.delete_sendingpolicy", "policy.add_heartbeat", "auth.change_group"],
+)
+def test_permission_nobody_mapped_is_denied_to_every_role(permission, alpha, make_user):
+    users = [make_user(alpha, role) for role in Role.tenant_roles()]
+    with tenant_context(alpha):
+        assert not any(user.has_perm(permission) for user in users)
+
+
+def test_every_mapped_permission_exists(alpha):
+    # A typo in the role map would silently deny; fail loudly instead.
+    with tenant_context(alpha):
+        existing = {
+            f"{app}.{codename}"
+            for app, codename in Permission.objects.values_list("content_type__app_label", "codename")
+        }
+    missing = {
+        perm for role in Role.tenant_roles() for perm in ROLE_PERMISSIONS[role] if perm not in existing
+    }
+    assert missing == set()
+    connection.set_schema_to_public()
+    public = {
+        f"{app}.{codename}"
+        for app, codename in Permission.objects.values_list("content_type__app_label", "codename")
+    }
+    assert ROLE_PERMISSIONS[Role.PLATFORM_OPERATOR] - public == set()
+
+
+def test_user_without_role_cannot_enter_admin_or_api(alpha, make_user, client_for):
+    user = make_user(alpha, Role.VIEWER, email="nobody@example.com")
+    with tenant_context(alpha):
+        user.groups.clear()
+    client = client_for(alpha, user)
+
+    assert client.get("/admin/policy/sendingpolicy/").status_code == 403
+    assert client.get("/api/v1/policy/sending/").status_code == 403
