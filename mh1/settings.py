@@ -57,8 +57,10 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Placement is decided once (pitfall 5): auth, sessions, guardian, auditlog and axes live in every
 # schema, so each tenant has its own users, sessions, object permissions, audit and lockouts.
 SHARED_APPS = [
-    "django_tenants",
+    # Before django_tenants so that our create_tenant command (schema + host + first admin)
+    # takes precedence over django-tenants' bare one.
     "tenants",
+    "django_tenants",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",

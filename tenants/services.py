@@ -13,8 +13,9 @@ from django.contrib.auth.models import AbstractBaseUser, Group, Permission, User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
-from django_tenants.utils import get_public_schema_name, schema_exists, tenant_context
+from django_tenants.utils import get_public_schema_name, schema_exists
 
+from mh1.audit import in_tenant_as_platform
 from tenants.errors import TenantAlreadyExists, TenantProvisioningFailed, TenantSlugInvalid
 from tenants.models import (
     RESERVED_SLUGS,
@@ -140,7 +141,7 @@ def tenant_create(
         with set_actor(acting_user):
             tenant.save(verbosity=0)  # creates the schema by cloning TENANT_BASE_SCHEMA
             domain = Domain.objects.create(domain=tenant_domain_for(slug), tenant=tenant, is_primary=True)
-            with tenant_context(tenant):
+            with in_tenant_as_platform(tenant, acting_user):
                 _ensure_policy_rows()
             access_grant(
                 acting_user=acting_user,
@@ -223,7 +224,7 @@ def access_grant(
     for tenant in tenants:
         if tenant.is_public:
             raise TenantProvisioningFailed("Access is granted to client tenants, not to the platform.")
-        with tenant_context(tenant), transaction.atomic(), set_actor(acting_user):
+        with in_tenant_as_platform(tenant, acting_user), transaction.atomic():
             user = User.objects.filter(username=email).first() or User(username=email)
             user.email = email
             if full_name:
@@ -256,7 +257,7 @@ def access_grant(
 
 def access_revoke(*, acting_user: User | None, grant: TenantAccessGrant) -> TenantAccessGrant:
     """Take a person's access to a tenant away: the login there is deactivated at once."""
-    with tenant_context(grant.tenant), transaction.atomic(), set_actor(acting_user):
+    with in_tenant_as_platform(grant.tenant, acting_user), transaction.atomic():
         User.objects.filter(username=grant.email).update(is_active=False)
         # Sessions of that user in this schema end now, not when they expire.
         _end_sessions_of(grant.email)

@@ -1,4 +1,4 @@
-"""Each role × each admin action: allowed or denied; a permission nobody mapped is denied."""
+"""Each role by each admin action: allowed or denied; a permission nobody mapped is denied."""
 
 from __future__ import annotations
 

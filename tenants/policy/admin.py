@@ -29,8 +29,17 @@ class RolloutSettingsAdmin(PolicyAdmin):
     radio_fields = {"phase": admin.VERTICAL}
 
 
+class LinesField(SimpleArrayField):
+    """One value per line; blank lines and surrounding spaces are ignored."""
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            value = "\n".join(line.strip() for line in value.splitlines() if line.strip())
+        return super().to_python(value)
+
+
 def _list_field(label: str, help_text: str) -> SimpleArrayField:
-    return SimpleArrayField(
+    return LinesField(
         forms.CharField(max_length=253),
         delimiter="\n",
         required=False,
