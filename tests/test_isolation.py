@@ -110,3 +110,15 @@ def test_unknown_and_deactivated_hosts_answer_404(client, tenants):
     assert client.get("/admin/login/", HTTP_HOST="nobody.localhost").status_code == 404
     assert client.get("/healthz", HTTP_HOST="dormant.localhost").status_code == 404
     assert client.get("/admin/login/", HTTP_HOST="dormant.localhost").status_code == 404
+
+
+def test_tenant_admin_home_shows_its_last_heartbeat(alpha, bravo, make_user, client_for):
+    heartbeat.apply(args=("alpha",))
+    with tenant_context(alpha):
+        last = Heartbeat.objects.latest()
+    connection.set_schema_to_public()
+
+    page = client_for(alpha, make_user(alpha, Role.AE)).get("/admin/").content.decode()
+
+    assert f"{last.ran_at:%Y-%m-%d %H:%M:%S} UTC" in page
+    assert "Rollout phase" in page and "Alpha" in page
