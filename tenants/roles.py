@@ -34,6 +34,24 @@ _POLICY_MODELS = ("rolloutsettings", "icpdefinition", "quotapolicy", "sendingpol
 _VIEW_POLICY = [f"policy.view_{m}" for m in _POLICY_MODELS]
 _EDIT_POLICY = [f"policy.change_{m}" for m in _POLICY_MODELS]
 _READ_OPS = ["policy.view_heartbeat", "auditlog.view_logentry"]
+_SCOPES_ALL = [
+    "approvals.approve_crm_write",
+    "approvals.approve_email_send",
+    "approvals.approve_enrichment",
+    "approvals.approve_campaign_change",
+]
+_READ_QUEUE = [
+    "approvals.view_actionrequest",
+    "approvals.view_event",
+    "approvals.view_approverrule",
+    "approvals.view_escalationpolicy",
+]
+_EDIT_ROSTER = [
+    "approvals.add_approverrule",
+    "approvals.change_approverrule",
+    "approvals.delete_approverrule",
+    "approvals.change_escalationpolicy",
+]
 
 # "app_label.codename" per role. Later issues add their permissions here.
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
@@ -41,6 +59,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         _VIEW_POLICY
         + _EDIT_POLICY
         + _READ_OPS
+        + _READ_QUEUE
+        + _EDIT_ROSTER
+        + _SCOPES_ALL
         + [
             "auth.view_user",
             "auth.add_user",
@@ -51,9 +72,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "authtoken.delete_tokenproxy",
         ]
     ),
-    Role.REVOPS: frozenset(_VIEW_POLICY + _EDIT_POLICY + _READ_OPS),
-    Role.AE: frozenset([*_VIEW_POLICY, "policy.view_heartbeat"]),
-    Role.VIEWER: frozenset(_VIEW_POLICY + _READ_OPS),
+    Role.REVOPS: frozenset(
+        _VIEW_POLICY
+        + _EDIT_POLICY
+        + _READ_OPS
+        + _READ_QUEUE
+        + _EDIT_ROSTER
+        + ["approvals.approve_enrichment", "approvals.approve_campaign_change"]
+    ),
+    Role.AE: frozenset([*_VIEW_POLICY, "policy.view_heartbeat", *_READ_QUEUE, *_SCOPES_ALL]),
+    Role.VIEWER: frozenset(_VIEW_POLICY + _READ_OPS + _READ_QUEUE),
     Role.PLATFORM_OPERATOR: frozenset(
         [
             "tenants.view_tenant",

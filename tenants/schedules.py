@@ -11,6 +11,11 @@ from django_tenants.utils import get_public_schema_name
 # name → (task, args, every N seconds). Each fans out to every active tenant.
 DEFAULT_SCHEDULE: dict[str, tuple[str, list, int]] = {
     "Tenant heartbeat": ("platform.dispatch_to_tenants", ["policy.heartbeat"], 60),
+    "Approvals: expire, end delegations, escalate": (
+        "platform.dispatch_to_tenants",
+        ["approvals.sweep"],
+        60,
+    ),
 }
 
 

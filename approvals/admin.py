@@ -1,0 +1,420 @@
+"""The admin is the queue: my queue, filters, SLA column, bulk decisions, detail with timeline."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.timesince import timesince
+from solo.admin import SingletonModelAdmin
+
+from approvals import selectors, services
+from approvals.errors import ApprovalError
+from approvals.models import ActionRequest, ApproverRule, EscalationPolicy, Status
+from approvals.preview import render_preview
+from mh1.admin_sites import tenant_site
+from tenants.services import user_role
+
+# Counting beyond this many rows costs time and tells a person nothing: "10 000+" is enough.
+COUNT_CAP = 10_000
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most COUNT_CAP + 1 rows, so the queue page costs the same at 1 000 or 1 000 000."""
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[: COUNT_CAP + 1].count()
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("all", "All"), *Status.choices]
+
+    def choices(self, changelist):
+        value = self.value() or Status.PENDING
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": value == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or Status.PENDING
+        return queryset if value == "all" else queryset.filter(status=value)
+
+
+class MyQueueFilter(admin.SimpleListFilter):
+    title = "queue"
+    parameter_name = "queue"
+
+    def lookups(self, request, model_admin):
+        return [("mine", "Assigned to me or my role"), ("unassigned", "Nobody in particular")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "mine":
+            role = user_role(request.user)
+            mine = Q(assigned_to=request.user)
+            if role is not None:
+                mine |= Q(assigned_to__isnull=True, assigned_role=role.value)
+            return queryset.filter(mine)
+        if self.value() == "unassigned":
+            return queryset.filter(assigned_to__isnull=True)
+        return queryset
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = "SLA"
+    parameter_name = "sla"
+
+    def lookups(self, request, model_admin):
+        return [("overdue", "Overdue"), ("on_time", "Within SLA")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "overdue":
+            return queryset.filter(status=Status.PENDING, sla_due_at__lt=now)
+        if self.value() == "on_time":
+            return queryset.filter(sla_due_at__gte=now)
+        return queryset
+
+
+class DecisionForm(forms.Form):
+    comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+    redo_instructions = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="Optional: how the skill should redo it, e.g. 'shorter, no pricing claims'.",
+    )
+
+
+class DelegateForm(forms.Form):
+    to_user = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True, is_staff=True), label="Delegate to"
+    )
+    until = forms.DateTimeField(
+        required=False, help_text="Optional end (out of office); afterwards the roster takes over again."
+    )
+    comment = forms.CharField(required=False)
+
+
+class EmailEditForm(forms.Form):
+    subject = forms.CharField(max_length=200)
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 10, "cols": 80}))
+
+
+@admin.register(ActionRequest, site=tenant_site)
+class ActionRequestAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "kind",
+        "target",
+        "impact_badge",
+        "status",
+        "assignee",
+        "age_sla",
+        "deadline",
+        "escalation_level",
+    )
+    list_display_links = ("id", "kind")
+    list_filter = (StatusFilter, MyQueueFilter, OverdueFilter, "kind", "impact_level")
+    search_fields = ("=id", "=idempotency_key", "=correlation_id", "target")
+    ordering = ("deadline", "id")
+    list_select_related = ("assigned_to",)
+    list_per_page = 50
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    actions = ("approve_selected", "reject_selected", "delegate_selected")
+    change_form_template = "admin/approvals/actionrequest/change_form.html"
+    fieldsets = (
+        (None, {"fields": ("kind", "target", "status", "execution_mode", "impact_level", "risk_flags")}),
+        ("Evaluation", {"fields": ("evaluation_score", "release_decision", "ai_decision")}),
+        (
+            "Routing",
+            {
+                "fields": (
+                    "assigned_to",
+                    "assigned_role",
+                    "delegated_until",
+                    "sla_due_at",
+                    "deadline",
+                    "escalation_level",
+                )
+            },
+        ),
+        (
+            "Origin",
+            {
+                "fields": (
+                    "requested_by",
+                    "requested_by_skill_run",
+                    "idempotency_key",
+                    "correlation_id",
+                    "redo_of",
+                )
+            },
+        ),
+        ("Payload", {"fields": ("payload", "original_payload", "payload_diff")}),
+        (
+            "Outcome",
+            {
+                "fields": (
+                    "attempts",
+                    "result",
+                    "error",
+                    "rejection_reason",
+                    "redo_instructions",
+                    "cancel_reason",
+                    "decided_at",
+                    "executed_at",
+                )
+            },
+        ),
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # decisions go through the buttons below, never through a raw form
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        scopes = ("approve_crm_write", "approve_email_send", "approve_enrichment", "approve_campaign_change")
+        if not any(request.user.has_perm(f"approvals.{s}") for s in scopes):
+            for name in ("approve_selected", "reject_selected", "delegate_selected"):
+                actions.pop(name, None)
+        return actions
+
+    @admin.display(description="impact", ordering="impact_level")
+    def impact_badge(self, obj: ActionRequest):
+        colours = {"low": "#417690", "medium": "#b58105", "high": "#ba2121", "critical": "#7a0000"}
+        return format_html(
+            '<strong style="color:{}">{}</strong>', colours[obj.impact_level], obj.impact_level
+        )
+
+    @admin.display(description="assigned")
+    def assignee(self, obj: ActionRequest) -> str:
+        if obj.assigned_to_id:
+            return obj.assigned_to.get_username()
+        return f"role: {obj.get_assigned_role_display()}" if obj.assigned_role else "—"
+
+    @admin.display(description="age / SLA", ordering="created_at")
+    def age_sla(self, obj: ActionRequest):
+        age = timesince(obj.created_at)
+        if obj.status != Status.PENDING:
+            return age
+        if obj.sla_due_at < timezone.now():
+            return format_html(
+                '{} <strong style="color:#ba2121">overdue {}</strong>', age, timesince(obj.sla_due_at)
+            )
+        return format_html("{} (due in {})", age, timesince(timezone.now(), obj.sla_due_at))
+
+    # --- bulk actions -------------------------------------------------------------------------
+
+    def _bulk(self, request, queryset, form_class, title, run):
+        if "apply" in request.POST:
+            form = form_class(request.POST)
+            if form.is_valid():
+                done, failed = 0, []
+                for obj in queryset.order_by("pk"):
+                    try:
+                        run(obj, form.cleaned_data)
+                        done += 1
+                    except ApprovalError as exc:
+                        failed.append(f"#{obj.pk}: {exc.message}")
+                if done:
+                    self.message_user(request, f"{title}: {done} request(s).", messages.SUCCESS)
+                for line in failed[:20]:
+                    self.message_user(request, line, messages.ERROR)
+                return None
+        else:
+            form = form_class()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "form": form,
+            "queryset": queryset,
+            "action": request.POST.get("action"),
+            "opts": self.model._meta,
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        }
+        return TemplateResponse(request, "admin/approvals/actionrequest/bulk_form.html", context)
+
+    @admin.action(description="Approve selected requests")
+    def approve_selected(self, request, queryset):
+        return self._bulk(
+            request,
+            queryset,
+            DecisionForm,
+            "Approve",
+            lambda obj, data: services.action_approve(
+                request_id=obj.pk, acting_user=request.user, comment=data["comment"]
+            ),
+        )
+
+    @admin.action(description="Reject selected requests (with a reason)")
+    def reject_selected(self, request, queryset):
+        return self._bulk(
+            request,
+            queryset,
+            RejectForm,
+            "Reject",
+            lambda obj, data: services.action_reject(
+                request_id=obj.pk,
+                acting_user=request.user,
+                reason=data["reason"],
+                redo_instructions=data["redo_instructions"],
+            ),
+        )
+
+    @admin.action(description="Delegate selected requests")
+    def delegate_selected(self, request, queryset):
+        return self._bulk(
+            request,
+            queryset,
+            DelegateForm,
+            "Delegate",
+            lambda obj, data: services.action_delegate(
+                request_id=obj.pk,
+                acting_user=request.user,
+                to_user=data["to_user"],
+                until=data["until"],
+                comment=data["comment"],
+            ),
+        )
+
+    # --- detail page and its decision buttons ------------------------------------------------
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<int:pk>/decide/<str:decision>/",
+                view(self.decide_view),
+                name="approvals_actionrequest_decide",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if obj is not None:
+            extra.update(
+                preview=render_preview(obj),
+                timeline=selectors.timeline(obj),
+                can_decide=obj.status == Status.PENDING and services.can_decide(request.user, obj),
+                reject_form=RejectForm(),
+                delegate_form=DelegateForm(),
+                email_form=EmailEditForm(initial=obj.payload) if obj.kind == "email.send" else None,
+                approvals=obj.approvals.select_related("approver"),
+            )
+        return super().change_view(request, object_id, form_url, extra)
+
+    def decide_view(self, request, pk: int, decision: str):
+        if request.method != "POST":
+            raise PermissionDenied
+        obj = get_object_or_404(ActionRequest, pk=pk)
+        if not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        forms_by_decision = {
+            "approve": DecisionForm,
+            "reject": RejectForm,
+            "delegate": DelegateForm,
+            "edit": EmailEditForm,
+        }
+        form_class = forms_by_decision.get(decision)
+        if form_class is None:
+            raise PermissionDenied
+        form = form_class(request.POST)
+        back = reverse("admin:approvals_actionrequest_change", args=[pk])
+        if not form.is_valid():
+            for field, errors in form.errors.items():
+                self.message_user(request, f"{field}: {' '.join(errors)}", messages.ERROR)
+            return HttpResponseRedirect(back)
+        data = form.cleaned_data
+        try:
+            if decision == "approve":
+                services.action_approve(request_id=pk, acting_user=request.user, comment=data["comment"])
+                self.message_user(request, f"Request #{pk} approved.", messages.SUCCESS)
+            elif decision == "reject":
+                services.action_reject(
+                    request_id=pk,
+                    acting_user=request.user,
+                    reason=data["reason"],
+                    redo_instructions=data["redo_instructions"],
+                )
+                self.message_user(request, f"Request #{pk} rejected.", messages.SUCCESS)
+            elif decision == "delegate":
+                services.action_delegate(
+                    request_id=pk,
+                    acting_user=request.user,
+                    to_user=data["to_user"],
+                    until=data["until"],
+                    comment=data["comment"],
+                )
+                self.message_user(request, f"Request #{pk} delegated to {data['to_user']}.", messages.SUCCESS)
+            else:
+                services.action_edit_payload(request_id=pk, acting_user=request.user, changes=data)
+                self.message_user(request, f"Request #{pk} edited; the original is kept.", messages.SUCCESS)
+        except ApprovalError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+        return HttpResponseRedirect(back)
+
+    def changelist_view(self, request, extra_context=None):
+        extra = dict(extra_context or {})
+        extra["agreement"] = selectors.agreement_rate()
+        return super().changelist_view(request, extra)
+
+
+@admin.register(ApproverRule, site=tenant_site)
+class ApproverRuleAdmin(admin.ModelAdmin):
+    list_display = (
+        "priority",
+        "kind",
+        "impact_level",
+        "primary_role",
+        "primary_approver",
+        "backup_approver",
+        "sla_minutes",
+    )
+    list_editable = ("sla_minutes",)
+    list_select_related = ("primary_approver", "backup_approver")
+    list_filter = ("kind", "impact_level", "primary_role")
+    autocomplete_fields = ("primary_approver", "backup_approver")
+    ordering = ("priority", "id")
+
+
+@admin.register(EscalationPolicy, site=tenant_site)
+class EscalationPolicyAdmin(SingletonModelAdmin):
+    fieldsets = (
+        (
+            "Delays (minutes without a decision)",
+            {"fields": ("l2_after_minutes", "l3_after_minutes", "l4_after_minutes")},
+        ),
+        ("Who is told", {"fields": ("l2_contact", "l3_contact", "l4_contact", "slack_webhook_url")}),
+        ("Deadline", {"fields": ("default_deadline_hours",)}),
+    )

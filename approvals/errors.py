@@ -1,0 +1,40 @@
+"""Domain errors of the approval queue; each carries a code and a message a person can act on."""
+
+
+class ApprovalError(Exception):
+    code = "approval_error"
+    status_code = 400
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class UnknownActionKind(ApprovalError):
+    code = "unknown_kind"
+
+
+class PayloadInvalid(ApprovalError):
+    code = "payload_invalid"
+
+
+class IllegalTransition(ApprovalError):
+    code = "illegal_transition"
+    status_code = 409
+
+
+class ReasonRequired(ApprovalError):
+    code = "reason_required"
+
+
+class NotAllowed(ApprovalError):
+    code = "not_allowed"
+    status_code = 403
+
+
+class RetryableExecutionError(Exception):
+    """A transient failure of an executor (timeout, 429, 5xx): the task retries."""
+
+
+class FatalExecutionError(Exception):
+    """A failure that a retry cannot fix (validation, 4xx): the action fails for good."""

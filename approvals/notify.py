@@ -1,0 +1,38 @@
+"""Escalation notices: Django email to the level's contact, and Slack when a webhook is set."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+from django.core.mail import send_mail
+from django.db import connection
+
+from approvals.models import ActionRequest, EscalationPolicy
+
+logger = logging.getLogger(__name__)
+
+LEVEL_NAMES = {1: "L1 handler", 2: "L2 team lead", 3: "L3 manager", 4: "L4 executive"}
+SLACK_TIMEOUT_SECONDS = 5
+
+
+def notify_escalation(request: ActionRequest, level: int) -> None:
+    policy = EscalationPolicy.get_solo()
+    subject = f"[MH1 {connection.schema_name}] Action #{request.pk} escalated to {LEVEL_NAMES[level]}"
+    body = (
+        f"{request.get_kind_display()} for {request.target or '—'} (impact {request.impact_level}) "
+        f"has waited since {request.created_at:%Y-%m-%d %H:%M} UTC without a decision.\n"
+        f"Deadline: {request.deadline:%Y-%m-%d %H:%M} UTC."
+    )
+    recipients = [c for c in {policy.contact_for(level)} if c]
+    if request.assigned_to and request.assigned_to.email:
+        recipients.append(request.assigned_to.email)
+    if recipients:
+        send_mail(subject, body, None, sorted(set(recipients)), fail_silently=False)
+    if policy.slack_webhook_url:
+        try:
+            httpx.post(
+                policy.slack_webhook_url, json={"text": f"*{subject}*\n{body}"}, timeout=SLACK_TIMEOUT_SECONDS
+            ).raise_for_status()
+        except httpx.HTTPError as exc:
+            logger.warning("Slack escalation notice for #%s failed: %s", request.pk, exc)

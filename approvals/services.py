@@ -1,0 +1,631 @@
+"""Every state change of an action request: one service call, one event, one audit entry.
+
+States: pending → approved → executing → executed | failed; pending → rejected | expired |
+cancelled; approved → cancelled (a gate closed before execution); proposals in shadow phase end
+as shadowed and blocked ones as blocked. An illegal transition raises IllegalTransition and
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from guardian.shortcuts import assign_perm, remove_perm
+
+from approvals import registry
+from approvals.errors import (
+    FatalExecutionError,
+    IllegalTransition,
+    NotAllowed,
+    PayloadInvalid,
+    ReasonRequired,
+    RetryableExecutionError,
+)
+from approvals.executors import executor_for
+from approvals.impact import assess
+from approvals.locks import request_for_update
+from approvals.models import (
+    ActionRequest,
+    Approval,
+    ApproverRule,
+    EscalationPolicy,
+    Event,
+    ExecutionMode,
+    Impact,
+    ReleaseDecision,
+    Status,
+)
+from mh1.context import correlation_id as current_correlation_id
+from tenants.policy.models import RolloutPhase, RolloutSettings
+from tenants.roles import Role
+from tenants.services import global_kill_switch_on
+
+logger = logging.getLogger(__name__)
+
+SYSTEM = "system"
+DEFAULT_SLA_MINUTES = 240
+
+TRANSITIONS: dict[str, set[str]] = {
+    Status.PENDING: {Status.APPROVED, Status.REJECTED, Status.EXPIRED, Status.CANCELLED},
+    Status.APPROVED: {Status.EXECUTING, Status.CANCELLED},
+    Status.EXECUTING: {Status.EXECUTED, Status.FAILED},
+}
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _event(
+    request: ActionRequest,
+    verb: str,
+    *,
+    actor: User | None = None,
+    actor_label: str = "",
+    from_status: str = "",
+    to_status: str = "",
+    comment: str = "",
+    data: dict[str, Any] | None = None,
+) -> Event:
+    return Event.objects.create(
+        request=request,
+        verb=verb,
+        actor=actor,
+        actor_label=actor_label or (actor.get_username() if actor else SYSTEM),
+        from_status=from_status,
+        to_status=to_status,
+        comment=comment,
+        data=data or {},
+    )
+
+
+def _transition(
+    request: ActionRequest,
+    to_status: str,
+    *,
+    actor: User | None = None,
+    actor_label: str = "",
+    comment: str = "",
+    data: dict[str, Any] | None = None,
+    fields: tuple[str, ...] = (),
+) -> ActionRequest:
+    """Move a locked request to ``to_status`` or raise IllegalTransition (nothing changed)."""
+    from_status = request.status
+    if to_status not in TRANSITIONS.get(from_status, set()):
+        raise IllegalTransition(
+            f"Request #{request.pk} is {request.get_status_display().lower()}; it cannot become {to_status}."
+        )
+    request.status = to_status
+    request.save(update_fields=["status", "updated_at", *fields])
+    _event(
+        request,
+        to_status,
+        actor=actor,
+        actor_label=actor_label,
+        from_status=from_status,
+        to_status=to_status,
+        comment=comment,
+        data=data,
+    )
+    return request
+
+
+def _schedule_execution(request: ActionRequest) -> None:
+    from approvals.tasks import execute_action
+
+    # The schema is captured now, not at commit (pitfall 2).
+    schema_name, request_id = connection.schema_name, request.pk
+    transaction.on_commit(lambda: execute_action.apply_async(args=(schema_name, request_id)))
+
+
+def can_decide(user: User, request: ActionRequest) -> bool:
+    """Whether ``user`` holds the scope of the request's kind (by role, or on this request)."""
+    permission = registry.get_kind(request.kind).permission
+    return user.is_active and (user.has_perm(permission) or user.has_perm(permission, request))
+
+
+def _check_can_decide(user: User, request: ActionRequest) -> None:
+    kind = registry.get_kind(request.kind)
+    if not can_decide(user, request):
+        raise NotAllowed(f"Your role cannot decide on '{kind.label}' actions (needs {kind.permission}).")
+
+
+# --- proposal ---------------------------------------------------------------------------------
+
+
+def _route(kind: str, impact: str) -> tuple[ApproverRule | None, int]:
+    for rule in ApproverRule.objects.select_related("primary_approver", "backup_approver"):
+        if rule.kind in ("", kind) and rule.impact_level in ("", impact):
+            return rule, rule.sla_minutes
+    return None, DEFAULT_SLA_MINUTES
+
+
+def _assignee(rule: ApproverRule | None) -> tuple[User | None, str]:
+    if rule is None:
+        return None, Role.AE
+    for user in (rule.primary_approver, rule.backup_approver):
+        if user is not None and user.is_active:
+            return user, rule.primary_role
+    return None, rule.primary_role
+
+
+def _ai_decision(release_decision: str) -> str:
+    return {
+        ReleaseDecision.AUTO_DELIVER: "approve",
+        ReleaseDecision.BLOCKED: "reject",
+    }.get(release_decision, "review")
+
+
+def action_propose(
+    *,
+    kind: str,
+    payload: dict[str, Any],
+    idempotency_key: str,
+    requested_by: User | None = None,
+    skill_run: str = "",
+    execution_mode: str = ExecutionMode.EXECUTE,
+    evaluation_score: float | None = None,
+    release_decision: str = "",
+    deadline: datetime | None = None,
+    redo_of: ActionRequest | None = None,
+) -> ActionRequest:
+    """Propose an external action. A repeat with the same idempotency key returns the first one.
+
+    The tenant's rollout phase decides what happens next: shadow records it as shadowed; parallel
+    and assisted queue it for people; autonomous executes auto_deliver decisions at once.
+    """
+    spec = registry.get_kind(kind)
+    if not idempotency_key or len(idempotency_key) > 200:
+        raise PayloadInvalid("An idempotency key of 1-200 characters is required.")
+    existing = ActionRequest.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing
+    spec.validate(payload)
+    if execution_mode not in ExecutionMode.values:
+        raise PayloadInvalid(f"Unknown execution mode {execution_mode!r}.")
+    if release_decision and release_decision not in ReleaseDecision.values:
+        raise PayloadInvalid(f"Unknown release decision {release_decision!r}.")
+
+    first_of_kind = not ActionRequest.objects.filter(kind=kind, status=Status.EXECUTED).exists()
+    impact = assess(spec, payload, first_of_kind=first_of_kind)
+    rule, sla_minutes = _route(kind, impact.level)
+    assignee, role = _assignee(rule)
+    now = timezone.now()
+    policy = EscalationPolicy.get_solo()
+    phase = RolloutSettings.get_solo().phase
+
+    try:
+        with transaction.atomic():
+            request = ActionRequest.objects.create(
+                kind=kind,
+                payload=payload,
+                target=spec.target_of(payload),
+                execution_mode=execution_mode,
+                requested_by=requested_by,
+                requested_by_skill_run=skill_run,
+                impact_level=impact.level,
+                risk_flags=impact.flags,
+                evaluation_score=evaluation_score,
+                release_decision=release_decision,
+                ai_decision=_ai_decision(release_decision) if phase == RolloutPhase.PARALLEL else "",
+                idempotency_key=idempotency_key,
+                correlation_id=current_correlation_id.get() if current_correlation_id.get() != "-" else "",
+                deadline=deadline or now + timedelta(hours=policy.default_deadline_hours),
+                approvals_required=2 if impact.level == Impact.CRITICAL else 1,
+                assigned_to=assignee,
+                assigned_role=role,
+                sla_due_at=now + timedelta(minutes=sla_minutes),
+                redo_of=redo_of,
+                created_at=now,
+            )
+            _event(
+                request,
+                "proposed",
+                actor=requested_by,
+                actor_label=requested_by.get_username() if requested_by else (skill_run or SYSTEM),
+                to_status=Status.PENDING,
+                data={"impact": impact.level, "flags": impact.flags, "phase": phase},
+            )
+            _apply_rollout_phase(request, phase)
+    except IntegrityError:
+        # A concurrent proposal with the same key won the race: return it.
+        existing = ActionRequest.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return existing
+    return request
+
+
+def _apply_rollout_phase(request: ActionRequest, phase: str) -> None:
+    label = f"{SYSTEM} ({phase} phase)"
+    if phase == RolloutPhase.SHADOW:
+        request.status = Status.SHADOWED
+        request.save(update_fields=["status", "updated_at"])
+        _event(
+            request,
+            "shadowed",
+            actor_label=label,
+            from_status=Status.PENDING,
+            to_status=Status.SHADOWED,
+            comment="Shadow phase: nothing external runs. This is what would have been done.",
+            data={"would_execute": {"kind": request.kind, "payload": request.payload}},
+        )
+        return
+    if phase == RolloutPhase.PARALLEL:
+        return  # people decide; ai_decision is recorded beside for the agreement rate
+    if request.release_decision == ReleaseDecision.BLOCKED:
+        request.status = Status.BLOCKED
+        request.save(update_fields=["status", "updated_at"])
+        _event(
+            request,
+            "blocked",
+            actor_label=label,
+            from_status=Status.PENDING,
+            to_status=Status.BLOCKED,
+            comment="The release policy blocked this output; it never runs.",
+        )
+        return
+    if (
+        phase == RolloutPhase.AUTONOMOUS
+        and request.release_decision == ReleaseDecision.AUTO_DELIVER
+        and request.execution_mode == ExecutionMode.EXECUTE
+    ):
+        request.decided_at = timezone.now()
+        _transition(
+            request,
+            Status.APPROVED,
+            actor_label=f"{label}: auto_deliver",
+            comment="Autonomous phase and auto_deliver decision: no person needed.",
+            fields=("decided_at",),
+        )
+        _schedule_execution(request)
+
+
+# --- decisions --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def action_approve(*, request_id: int, acting_user: User, comment: str = "") -> ActionRequest:
+    """Approve a pending request. The requester cannot; critical ones need two distinct people."""
+    request = request_for_update(request_id)
+    if request.status != Status.PENDING:
+        raise IllegalTransition(
+            f"Request #{request.pk} is {request.get_status_display().lower()}, not pending: "
+            "only pending requests can be approved."
+        )
+    if request.requested_by_id is not None and request.requested_by_id == acting_user.pk:
+        raise NotAllowed("You requested this action; someone else must approve it.")
+    _check_can_decide(acting_user, request)
+    if Approval.objects.filter(request=request, approver=acting_user).exists():
+        raise NotAllowed("You already approved this request; a second, different approver is needed.")
+    Approval.objects.create(request=request, approver=acting_user)
+    given = Approval.objects.filter(request=request).count()
+    if given < request.approvals_required:
+        _event(
+            request,
+            "approval_recorded",
+            actor=acting_user,
+            comment=comment,
+            data={"approvals": given, "required": request.approvals_required},
+        )
+        return request
+    request.decided_at = timezone.now()
+    _transition(
+        request,
+        Status.APPROVED,
+        actor=acting_user,
+        comment=comment,
+        data=_agreement(request, "approve"),
+        fields=("decided_at",),
+    )
+    _schedule_execution(request)
+    return request
+
+
+def _agreement(request: ActionRequest, human: str) -> dict[str, Any]:
+    if request.ai_decision in ("approve", "reject"):
+        return {"ai_decision": request.ai_decision, "human_decision": human}
+    return {}
+
+
+@transaction.atomic
+def action_reject(
+    *, request_id: int, acting_user: User, reason: str, redo_instructions: str = ""
+) -> ActionRequest:
+    """Reject a pending request with a reason; optional instructions let the skill redo it."""
+    if not (reason or "").strip():
+        raise ReasonRequired("A rejection needs a reason.")
+    request = request_for_update(request_id)
+    if request.status != Status.PENDING:
+        raise IllegalTransition(
+            f"Request #{request.pk} is {request.get_status_display().lower()}, not pending: "
+            "only pending requests can be rejected."
+        )
+    _check_can_decide(acting_user, request)
+    request.rejection_reason = reason.strip()
+    request.redo_instructions = (redo_instructions or "").strip()
+    request.decided_at = timezone.now()
+    return _transition(
+        request,
+        Status.REJECTED,
+        actor=acting_user,
+        comment=request.rejection_reason,
+        data={**_agreement(request, "reject"), "redo_instructions": request.redo_instructions},
+        fields=("rejection_reason", "redo_instructions", "decided_at"),
+    )
+
+
+@transaction.atomic
+def action_edit_payload(*, request_id: int, acting_user: User, changes: dict[str, Any]) -> ActionRequest:
+    """Edit a pending request's payload within its schema; the diff is kept beside the original."""
+    request = request_for_update(request_id)
+    if request.status != Status.PENDING:
+        raise IllegalTransition(
+            f"Request #{request.pk} is {request.status}: only pending requests can be edited."
+        )
+    _check_can_decide(acting_user, request)
+    spec = registry.get_kind(request.kind)
+    not_editable = sorted(set(changes) - set(spec.editable_fields))
+    if not_editable:
+        raise PayloadInvalid(
+            f"{', '.join(not_editable)} cannot be edited on '{spec.label}'; editable: "
+            f"{', '.join(spec.editable_fields) or 'nothing'}."
+        )
+    new_payload = {**request.payload, **changes}
+    spec.validate(new_payload)
+    original = request.original_payload or request.payload
+    request.original_payload = original
+    request.payload = new_payload
+    request.payload_diff = {
+        key: {"before": original.get(key), "after": new_payload.get(key)}
+        for key in sorted(set(original) | set(new_payload))
+        if original.get(key) != new_payload.get(key)
+    }
+    request.save(update_fields=["payload", "original_payload", "payload_diff", "updated_at"])
+    _event(request, "edited", actor=acting_user, data={"changed": sorted(changes)})
+    return request
+
+
+@transaction.atomic
+def action_delegate(
+    *,
+    request_id: int,
+    acting_user: User,
+    to_user: User,
+    until: datetime | None = None,
+    comment: str = "",
+) -> ActionRequest:
+    """Hand a pending request to a colleague, optionally until a time (then the roster again)."""
+    request = request_for_update(request_id)
+    if request.status != Status.PENDING:
+        raise IllegalTransition(
+            f"Request #{request.pk} is {request.status}: only pending requests can be delegated."
+        )
+    if not (request.assigned_to_id == acting_user.pk or can_decide(acting_user, request)):
+        raise NotAllowed("Only the assignee or an approver of this kind can delegate it.")
+    if not (to_user.is_active and to_user.is_staff):
+        raise NotAllowed(f"{to_user.get_username()} cannot work in this console.")
+    if to_user.pk == request.requested_by_id:
+        raise NotAllowed("A request cannot be delegated to the person who requested it.")
+    if until is not None and until <= timezone.now():
+        raise PayloadInvalid("The delegation must end in the future.")
+    previous = request.assigned_to
+    if previous is not None and previous.pk != to_user.pk:
+        _revoke_object_perms(previous, request)
+    request.assigned_to = to_user
+    request.delegated_until = until
+    request.save(update_fields=["assigned_to", "delegated_until", "updated_at"])
+    # The delegate may decide on this request even without the kind's scope by role.
+    spec = registry.get_kind(request.kind)
+    assign_perm(spec.permission, to_user, request)
+    assign_perm("approvals.view_actionrequest", to_user, request)
+    _event(
+        request,
+        "delegated",
+        actor=acting_user,
+        comment=comment,
+        data={"to": to_user.get_username(), "until": until.isoformat() if until else None},
+    )
+    return request
+
+
+def _revoke_object_perms(user: User, request: ActionRequest) -> None:
+    spec = registry.get_kind(request.kind)
+    remove_perm(spec.permission, user, request)
+    remove_perm("approvals.view_actionrequest", user, request)
+
+
+@transaction.atomic
+def action_cancel(*, request_id: int, reason: str, acting_user: User | None = None) -> ActionRequest:
+    """Cancel a pending or approved request (e.g. the recipient unsubscribed, a gate closed)."""
+    request = request_for_update(request_id)
+    request.cancel_reason = reason[:500]
+    return _transition(
+        request,
+        Status.CANCELLED,
+        actor=acting_user,
+        comment=reason,
+        fields=("cancel_reason",),
+    )
+
+
+# --- execution --------------------------------------------------------------------------------
+
+
+def closed_gate(request: ActionRequest) -> str | None:
+    """The first safety gate that forbids executing this request now, or None."""
+    if global_kill_switch_on():
+        return "The global kill switch is on."
+    rollout = RolloutSettings.get_solo()
+    if rollout.kill_switch:
+        return f"The tenant kill switch is on: {rollout.kill_switch_reason}"
+    if rollout.phase == RolloutPhase.SHADOW:
+        return "The tenant is in shadow phase: nothing external runs."
+    if request.execution_mode != ExecutionMode.EXECUTE:
+        return f"Execution mode is {request.execution_mode}: this action is not to be executed."
+    approvers = list(Approval.objects.filter(request=request).select_related("approver"))
+    if not approvers and rollout.phase != RolloutPhase.AUTONOMOUS:
+        return f"Auto-approval is not allowed in the {rollout.phase} phase."
+    for approval in approvers:
+        if not can_decide(approval.approver, request):
+            return f"{approval.approver.get_username()} no longer holds the scope to approve this kind."
+    return None
+
+
+def action_execute(request_id: int) -> str:
+    """Execute an approved request exactly once; re-check every gate first. Returns the status.
+
+    1. Under the row lock: a closed gate cancels; otherwise approved → executing (recorded).
+    2. The executor runs, idempotent by the request's key (a redelivered task repeats nothing).
+    3. Under the row lock: executing → executed with the outcome.
+    """
+    with transaction.atomic():
+        request = ActionRequest.objects.select_for_update().filter(pk=request_id).first()
+        if request is None:
+            logger.warning("execute: request %s is gone", request_id)
+            return "missing"
+        if request.status == Status.APPROVED:
+            gate = closed_gate(request)
+            if gate:
+                request.cancel_reason = gate[:500]
+                _transition(request, Status.CANCELLED, comment=gate, fields=("cancel_reason",))
+                return request.status
+            request.attempts = F("attempts") + 1
+            _transition(request, Status.EXECUTING, fields=("attempts",))
+        elif request.status == Status.EXECUTING:
+            # Redelivered (worker lost mid-effect) or retried: the executor's key makes it safe.
+            request.attempts = F("attempts") + 1
+            request.save(update_fields=["attempts", "updated_at"])
+            _event(request, "execution_resumed", data={"reason": "redelivered or retried"})
+        else:
+            return request.status
+        request.refresh_from_db()
+        payload, attempts = request.payload, request.attempts
+
+    try:
+        result = executor_for(request.kind)(request, payload)
+    except RetryableExecutionError as exc:
+        return _execution_failed(request_id, str(exc), retryable=attempts < request.max_attempts)
+    except FatalExecutionError as exc:
+        return _execution_failed(request_id, str(exc), retryable=False)
+
+    with transaction.atomic():
+        request = request_for_update(request_id)
+        if request.status != Status.EXECUTING:
+            return request.status
+        request.result = result
+        request.executed_at = timezone.now()
+        _transition(request, Status.EXECUTED, data={"result": result}, fields=("result", "executed_at"))
+    return Status.EXECUTED
+
+
+def _execution_failed(request_id: int, message: str, *, retryable: bool) -> str:
+    with transaction.atomic():
+        request = request_for_update(request_id)
+        request.error = message[:5000]
+        if retryable:
+            request.save(update_fields=["error", "updated_at"])
+            _event(request, "retry_scheduled", comment=message, data={"attempt": request.attempts})
+        else:
+            _transition(request, Status.FAILED, comment=message, fields=("error",))
+    if retryable:
+        raise RetryableExecutionError(message)
+    return Status.FAILED
+
+
+# --- scheduled sweeps -------------------------------------------------------------------------
+
+
+def requests_expire(now: datetime | None = None) -> int:
+    """Auto-reject pending requests past their deadline."""
+    now = now or timezone.now()
+    count = 0
+    for request_id in ActionRequest.objects.filter(status=Status.PENDING, deadline__lte=now).values_list(
+        "pk", flat=True
+    ):
+        with transaction.atomic():
+            request = request_for_update(request_id)
+            if request.status != Status.PENDING:
+                continue
+            request.decided_at = now
+            _transition(
+                request,
+                Status.EXPIRED,
+                comment="Deadline passed without a decision: auto-rejected.",
+                fields=("decided_at",),
+            )
+            count += 1
+    return count
+
+
+def delegations_fall_back(now: datetime | None = None) -> int:
+    """Delegations that ran out go back to the roster's approver."""
+    now = now or timezone.now()
+    count = 0
+    for request_id in ActionRequest.objects.filter(
+        status=Status.PENDING, delegated_until__lte=now
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            request = request_for_update(request_id)
+            if request.delegated_until is None or request.delegated_until > now:
+                continue
+            delegate = request.assigned_to
+            if delegate is not None:
+                _revoke_object_perms(delegate, request)
+            rule, _ = _route(request.kind, request.impact_level)
+            request.assigned_to, request.assigned_role = _assignee(rule)
+            request.delegated_until = None
+            request.save(update_fields=["assigned_to", "assigned_role", "delegated_until", "updated_at"])
+            _event(
+                request,
+                "delegation_ended",
+                data={
+                    "from": delegate.get_username() if delegate else None,
+                    "to": request.assigned_to.get_username()
+                    if request.assigned_to
+                    else request.assigned_role,
+                },
+            )
+            count += 1
+    return count
+
+
+def requests_escalate(now: datetime | None = None) -> int:
+    """Raise pending requests to L2/L3/L4 as they age, notifying each level once."""
+    from approvals.notify import notify_escalation
+
+    now = now or timezone.now()
+    policy = EscalationPolicy.get_solo()
+    count = 0
+    earliest = now - timedelta(minutes=policy.l2_after_minutes)
+    candidates = ActionRequest.objects.filter(
+        status=Status.PENDING, created_at__lte=earliest, escalation_level__lt=4
+    ).values_list("pk", flat=True)
+    for request_id in candidates:
+        with transaction.atomic():
+            request = request_for_update(request_id)
+            if request.status != Status.PENDING:
+                continue
+            age_minutes = (now - request.created_at).total_seconds() / 60
+            level = max([1] + [lvl for lvl in (2, 3, 4) if age_minutes >= policy.delay_for(lvl)])
+            if level <= request.escalation_level:
+                continue
+            from_level = request.escalation_level
+            request.escalation_level = level
+            request.escalated_at = now
+            request.save(update_fields=["escalation_level", "escalated_at", "updated_at"])
+            contact = policy.contact_for(level)
+            _event(
+                request,
+                "escalated",
+                comment=f"L{from_level} → L{level} after {int(age_minutes)} minutes without a decision.",
+                data={"level": level, "notified": contact or None},
+            )
+            transaction.on_commit(lambda r=request, lv=level: notify_escalation(r, lv))
+            count += 1
+    return count
