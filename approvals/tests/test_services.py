@@ -69,7 +69,7 @@ def test_propose_deduplicates_by_idempotency_key(people):
 
 
 def test_unknown_kind_and_bad_payload_are_refused_and_nothing_is_stored(people):
-    with pytest.raises(UnknownActionKind, match="Unknown action kind 'crm.delete_everything'"):
+    with pytest.raises(UnknownActionKind, match=r"Unknown action kind 'crm\.delete_everything'"):
         action_propose(kind="crm.delete_everything", payload={}, idempotency_key="k1")
     with pytest.raises(PayloadInvalid, match="to: 'not-an-email' is not a 'email'"):
         action_propose(kind="email.send", payload=email_payload(to="not-an-email"), idempotency_key="k2")
@@ -440,9 +440,11 @@ def test_escalation_l2_l3_l4_with_notices_then_expiry(people, django_capture_on_
 
     levels = []
     for hours, expected in ((1, 1), (4.1, 2), (5, 2), (8.1, 3), (24.1, 4)):
-        with time_machine.travel(start + timedelta(hours=hours), tick=False):
-            with django_capture_on_commit_callbacks(execute=True):
-                requests_escalate()
+        with (
+            time_machine.travel(start + timedelta(hours=hours), tick=False),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            requests_escalate()
         request.refresh_from_db()
         levels.append(request.escalation_level)
         assert request.escalation_level == expected
