@@ -123,7 +123,12 @@ def celery_worker_session(django_db_blocker) -> Iterator[object]:
     with (
         django_db_blocker.unblock(),
         start_worker(
-            app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING"
+            app,
+            pool="threads",
+            concurrency=2,
+            perform_ping_check=False,
+            loglevel="WARNING",
+            queues=["default", "effects"],
         ) as worker,
     ):
         yield worker
