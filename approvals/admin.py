@@ -191,6 +191,14 @@ class ActionRequestAdmin(admin.ModelAdmin):
         ),
     )
 
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        match = request.resolver_match
+        if match and match.url_name == "approvals_actionrequest_changelist":
+            # the list shows none of the (possibly large) JSON documents
+            queryset = queryset.defer("payload", "original_payload", "payload_diff", "result", "error")
+        return queryset
+
     def has_add_permission(self, request):
         return False
 

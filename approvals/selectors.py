@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import User
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from approvals.models import ActionRequest, Event, Status
@@ -29,12 +29,12 @@ def timeline(request: ActionRequest) -> QuerySet[Event]:
 
 def agreement_rate() -> dict[str, float | int | None]:
     """Parallel phase: how often people decided as the AI would have (per tenant)."""
-    decided = ActionRequest.objects.filter(ai_decision__in=("approve", "reject")).exclude(
-        status__in=(Status.PENDING, Status.EXPIRED, Status.CANCELLED)
+    human_rejected = Q(status=Status.REJECTED)
+    agreed_filter = (Q(ai_decision="reject") & human_rejected) | (Q(ai_decision="approve") & ~human_rejected)
+    counts = (
+        ActionRequest.objects.filter(ai_decision__in=("approve", "reject"))
+        .exclude(status__in=(Status.PENDING, Status.EXPIRED, Status.CANCELLED, Status.SHADOWED))
+        .aggregate(decided=Count("id"), agreed=Count("id", filter=agreed_filter))
     )
-    total = agreed = 0
-    for ai, status in decided.values_list("ai_decision", "status"):
-        human = "reject" if status == Status.REJECTED else "approve"
-        total += 1
-        agreed += ai == human
+    total, agreed = counts["decided"], counts["agreed"]
     return {"decided": total, "agreed": agreed, "rate": (agreed / total) if total else None}
