@@ -95,6 +95,7 @@ class Command(BaseCommand):
                 )
                 rows.append((slug, url, email, role.label))
             self._policies(tenant, spec)
+            self._approvals(tenant)
         both = list(Tenant.objects.filter(slug__in=TENANTS))
         access_grant(
             acting_user=None,
@@ -121,6 +122,70 @@ class Command(BaseCommand):
         user.set_password(DEMO_PASSWORD)
         user.save()
         user.groups.add(Group.objects.get(name=Role.PLATFORM_OPERATOR.group_name))
+
+    def _approvals(self, tenant: Tenant) -> None:
+        """Pending action requests for the AEs to decide (shadowed in a shadow-phase tenant)."""
+        from approvals.models import ApproverRule, EscalationPolicy
+        from approvals.services import action_propose
+
+        slug = tenant.slug
+        with tenant_context(tenant):
+            if not ApproverRule.objects.exists():
+                ApproverRule.objects.create(
+                    kind="email.send", primary_role=Role.AE, sla_minutes=60, priority=10
+                )
+                ApproverRule.objects.create(
+                    impact_level="critical", primary_role=Role.TENANT_ADMIN, sla_minutes=30
+                )
+                ApproverRule.objects.create(primary_role=Role.AE, sla_minutes=240, priority=100)
+            policy = EscalationPolicy.get_solo()
+            if not policy.l2_contact:
+                policy.l2_contact = f"lead@{slug}.example"
+                policy.l3_contact = f"manager@{slug}.example"
+                policy.l4_contact = f"exec@{slug}.example"
+                policy.save()
+            people = [
+                ("dana@northwind.example", "Dana Reyes", "Head of Growth", "Northwind"),
+                ("li@contoso.example", "Li Wei", "VP Marketing", "Contoso"),
+                ("sam@fabrikam.example", "Sam Okafor", "CEO", "Fabrikam"),
+                ("ana@tailspin.example", "Ana Lima", "RevOps Manager", "Tailspin"),
+            ]
+            for index, (email, name, title, company) in enumerate(people):
+                first = name.split()[0]
+                action_propose(
+                    kind="email.send",
+                    payload={
+                        "to": email,
+                        "to_name": name,
+                        "to_title": title,
+                        "subject": f"{company} and faster pipeline reviews",
+                        "body": (
+                            f"Hi {first},\n\nTeams like {company} use us to cut pipeline review time "
+                            "in half. Worth a 15-minute look next week?\n\nBest,\nAlex"
+                        ),
+                    },
+                    idempotency_key=f"demo-{slug}-email-{index}",
+                    skill_run=f"demo-campaign-copy-{index}",
+                    evaluation_score=round(0.72 + index * 0.05, 2),
+                    release_decision="human_review",
+                )
+            action_propose(
+                kind="crm.upsert_contact",
+                payload={
+                    "system": "hubspot",
+                    "email": "dana@northwind.example",
+                    "properties": {"lifecyclestage": "salesqualifiedlead", "jobtitle": "Head of Growth"},
+                    "before": {"lifecyclestage": "marketingqualifiedlead", "jobtitle": "Growth Lead"},
+                },
+                idempotency_key=f"demo-{slug}-crm-0",
+                skill_run="demo-lifecycle-audit",
+            )
+            action_propose(
+                kind="enrichment.lookup",
+                payload={"provider": "clay", "email": "li@contoso.example", "fields": ["company_size"]},
+                idempotency_key=f"demo-{slug}-enrich-0",
+                skill_run="demo-icp-scoring",
+            )
 
     def _policies(self, tenant: Tenant, spec: dict) -> None:
         with tenant_context(tenant):
