@@ -18,6 +18,11 @@ class PayloadInvalid(ApprovalError):
     code = "payload_invalid"
 
 
+class RequestNotFound(ApprovalError):
+    code = "not_found"
+    status_code = 404
+
+
 class IllegalTransition(ApprovalError):
     code = "illegal_transition"
     status_code = 409

@@ -190,6 +190,10 @@ def action_propose(
         raise PayloadInvalid(f"Unknown execution mode {execution_mode!r}.")
     if release_decision and release_decision not in ReleaseDecision.values:
         raise PayloadInvalid(f"Unknown release decision {release_decision!r}.")
+    if release_decision == ReleaseDecision.AUTO_DELIVER and (requested_by is not None or not skill_run):
+        # auto_deliver lets an action run without a person in the autonomous phase: only the
+        # evaluation of a skill run may say so, never a person's own proposal.
+        raise PayloadInvalid("Only a skill run's evaluation can mark an action auto_deliver.")
 
     first_of_kind = not ActionRequest.objects.filter(kind=kind, status=Status.EXECUTED).exists()
     impact = assess(spec, payload, first_of_kind=first_of_kind)
@@ -370,6 +374,8 @@ def action_edit_payload(*, request_id: int, acting_user: User, changes: dict[str
         )
     _check_can_decide(acting_user, request)
     spec = registry.get_kind(request.kind)
+    if not changes:
+        raise PayloadInvalid("Nothing to edit: give at least one field.")
     not_editable = sorted(set(changes) - set(spec.editable_fields))
     if not_editable:
         raise PayloadInvalid(
@@ -387,7 +393,16 @@ def action_edit_payload(*, request_id: int, acting_user: User, changes: dict[str
         if original.get(key) != new_payload.get(key)
     }
     request.save(update_fields=["payload", "original_payload", "payload_diff", "updated_at"])
-    _event(request, "edited", actor=acting_user, data={"changed": sorted(changes)})
+    # Earlier approvals were given to a payload that no longer exists: they do not count.
+    withdrawn = list(Approval.objects.filter(request=request).values_list("approver__username", flat=True))
+    Approval.objects.filter(request=request).delete()
+    _event(
+        request,
+        "edited",
+        actor=acting_user,
+        data={"changed": sorted(changes), "approvals_withdrawn": withdrawn},
+        comment="Earlier approvals withdrawn: the payload changed." if withdrawn else "",
+    )
     return request
 
 

@@ -1,14 +1,20 @@
-"""API errors: domain errors become 400 with their code and message, never a 500."""
+"""API errors: domain errors become JSON with their code and message, never a 500."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
+from approvals.errors import ApprovalError
 from tenants.errors import TenantError
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, ApprovalError):
+        # 400 bad input, 403 not allowed (scope, four eyes), 409 wrong state: the error says which.
+        set_rollback()
+        return Response({"code": exc.code, "detail": exc.message}, status=exc.status_code)
     if isinstance(exc, TenantError):
         return Response({"code": exc.code, "detail": exc.message}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DjangoValidationError):

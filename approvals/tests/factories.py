@@ -31,6 +31,8 @@ def email_payload(**overrides):
 
 def propose_email(requested_by=None, key: str | None = None, **kwargs):
     payload = kwargs.pop("payload", None) or email_payload()
+    if requested_by is None:
+        kwargs.setdefault("skill_run", "skill-run-test")
     return action_propose(
         kind="email.send",
         payload=payload,

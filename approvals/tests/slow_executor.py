@@ -7,7 +7,7 @@ from pathlib import Path
 
 from approvals import executors
 
-MARKER = Path(os.environ.get("MH1_CRASH_MARKER", "/tmp/mh1-crash-marker"))  # noqa: S108
+MARKER = Path(os.environ.get("MH1_CRASH_MARKER", "/tmp/mh1-crash-marker"))
 
 
 def slow_executor(request, payload):

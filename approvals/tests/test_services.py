@@ -389,6 +389,30 @@ def test_edit_is_kept_as_diff_and_the_executed_action_uses_it(people):
     assert ExecutedEffect.objects.get(idempotency_key=request.idempotency_key).payload["body"] == "Shorter."
 
 
+def test_edit_after_a_first_approval_withdraws_it(people):
+    request = propose_email(payload=email_payload(to_title="CEO"))  # critical: two approvers
+    action_approve(request_id=request.pk, acting_user=people["ae"])
+
+    action_edit_payload(request_id=request.pk, acting_user=people["ae2"], changes={"body": "New body."})
+    action_approve(request_id=request.pk, acting_user=people["ae2"])
+
+    request.refresh_from_db()
+    assert request.status == Status.PENDING  # ae's approval was for the old body
+    assert request.events.get(verb="edited").data["approvals_withdrawn"] == ["ae1@alpha.test"]
+    action_approve(request_id=request.pk, acting_user=people["ae"])
+    assert _status(request) == Status.APPROVED
+
+
+def test_only_a_skill_runs_evaluation_can_claim_auto_deliver(people):
+    set_phase("autonomous")
+
+    with pytest.raises(PayloadInvalid, match="Only a skill run's evaluation"):
+        propose_email(requested_by=people["revops"], release_decision="auto_deliver")
+    with pytest.raises(PayloadInvalid, match="Only a skill run's evaluation"):
+        propose_email(release_decision="auto_deliver", skill_run="")
+    assert not ActionRequest.objects.exists()
+
+
 def test_edit_outside_the_schema_or_editable_fields_is_refused(people):
     request = propose_email()
 
