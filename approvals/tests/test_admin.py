@@ -171,6 +171,20 @@ def test_requester_gets_a_clear_error_approving_own_request(alpha, setup):
     assert _in(alpha, lambda: ActionRequest.objects.get(pk=request.pk).status) == Status.PENDING
 
 
+def test_queue_reports_ai_human_agreement_of_the_parallel_phase(alpha, setup):
+    def make():
+        set_phase("parallel")
+        agreed = propose_email(key="p1", release_decision="auto_deliver")
+        disagreed = propose_email(key="p2", release_decision="blocked")
+        ActionRequest.objects.filter(pk__in=[agreed.pk, disagreed.pk]).update(status=Status.APPROVED)
+
+    _in(alpha, make)
+
+    page = setup["ae_client"].get(QUEUE).content.decode()
+
+    assert "AI and people agreed on <strong>50%</strong>" in page and "(1 of 2)" in page
+
+
 def test_viewer_reads_only(alpha, setup):
     request = _in(alpha, lambda: propose_email(key="view"))
     client = setup["viewer_client"]
