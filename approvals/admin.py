@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import models
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -418,6 +419,7 @@ class ApproverRuleAdmin(admin.ModelAdmin):
 
 @admin.register(EscalationPolicy, site=tenant_site)
 class EscalationPolicyAdmin(SingletonModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
         (
             "Delays (minutes without a decision)",

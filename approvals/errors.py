@@ -41,5 +41,9 @@ class RetryableExecutionError(Exception):
     """A transient failure of an executor (timeout, 429, 5xx): the task retries."""
 
 
+class GateClosedError(Exception):
+    """An executor found a safety gate closed before any effect (e.g. recipient suppressed)."""
+
+
 class FatalExecutionError(Exception):
     """A failure that a retry cannot fix (validation, 4xx): the action fails for good."""

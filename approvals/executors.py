@@ -31,9 +31,9 @@ def log_executor(request: ActionRequest, payload: dict[str, Any]) -> dict[str, A
             [request.idempotency_key, request.kind, _json(payload)],
         )
         row = cursor.fetchone()
-    effect = ExecutedEffect.objects.get(idempotency_key=request.idempotency_key)
+    effect_id = row[0] if row else ExecutedEffect.objects.get(idempotency_key=request.idempotency_key).pk
     logger.info("log executor: %s %s (%s)", request.kind, request.target, "new" if row else "repeat")
-    return {"executor": "log", "effect_id": effect.pk, "repeat": row is None}
+    return {"executor": "log", "effect_id": effect_id, "repeat": row is None}
 
 
 def _json(value: Any) -> str:

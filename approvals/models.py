@@ -109,7 +109,17 @@ class ActionRequest(models.Model):
         permissions = Scope.ALL
         indexes = [
             # the queue: open requests by deadline, and "my queue"
-            models.Index(fields=("status", "deadline", "id"), name="approvals_queue_idx"),
+            # INCLUDE lets the filtered queue pages (mine, overdue) count from the index alone
+            models.Index(
+                fields=("status", "deadline", "id"),
+                name="approvals_queue_idx",
+                include=("sla_due_at", "assigned_to", "assigned_role"),
+            ),
+            models.Index(
+                fields=("ai_decision", "status"),
+                name="approvals_agreement_idx",
+                condition=Q(ai_decision__in=("approve", "reject")),
+            ),
             models.Index(fields=("assigned_to", "status", "deadline"), name="approvals_mine_idx"),
             models.Index(
                 fields=("sla_due_at",), name="approvals_pending_sla_idx", condition=Q(status="pending")

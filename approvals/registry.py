@@ -61,6 +61,18 @@ class ActionKind:
 
 
 _REGISTRY: dict[str, ActionKind] = {}
+_GATES: list = []
+
+
+def register_gate(gate) -> None:
+    """Add a check run at execution time: ``gate(request) -> reason | None`` (connectors add
+    suppression here)."""
+    if gate not in _GATES:
+        _GATES.append(gate)
+
+
+def extra_gates() -> list:
+    return list(_GATES)
 
 
 def register(kind: ActionKind) -> ActionKind:

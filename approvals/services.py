@@ -21,6 +21,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from approvals import registry
 from approvals.errors import (
     FatalExecutionError,
+    GateClosedError,
     IllegalTransition,
     NotAllowed,
     PayloadInvalid,
@@ -54,7 +55,8 @@ DEFAULT_SLA_MINUTES = 240
 TRANSITIONS: dict[str, set[str]] = {
     Status.PENDING: {Status.APPROVED, Status.REJECTED, Status.EXPIRED, Status.CANCELLED},
     Status.APPROVED: {Status.EXECUTING, Status.CANCELLED},
-    Status.EXECUTING: {Status.EXECUTED, Status.FAILED},
+    # executing → cancelled only when the executor found a gate closed before any effect
+    Status.EXECUTING: {Status.EXECUTED, Status.FAILED, Status.CANCELLED},
 }
 
 
@@ -489,6 +491,10 @@ def closed_gate(request: ActionRequest) -> str | None:
     for approval in approvers:
         if not can_decide(approval.approver, request):
             return f"{approval.approver.get_username()} no longer holds the scope to approve this kind."
+    for gate in registry.extra_gates():
+        reason = gate(request)
+        if reason:
+            return reason
     return None
 
 
@@ -510,17 +516,19 @@ def action_execute(request_id: int) -> str:
                 request.cancel_reason = gate[:500]
                 _transition(request, Status.CANCELLED, comment=gate, fields=("cancel_reason",))
                 return request.status
+            attempts = request.attempts + 1  # what F() below writes: the row is locked
             request.attempts = F("attempts") + 1
             _transition(request, Status.EXECUTING, fields=("attempts",))
         elif request.status == Status.EXECUTING:
             # Redelivered (worker lost mid-effect) or retried: the executor's key makes it safe.
+            attempts = request.attempts + 1
             request.attempts = F("attempts") + 1
             request.save(update_fields=["attempts", "updated_at"])
             _event(request, "execution_resumed", data={"reason": "redelivered or retried"})
         else:
             return request.status
-        request.refresh_from_db()
-        payload, attempts = request.payload, request.attempts
+        request.attempts = attempts
+        payload = request.payload
 
     try:
         result = executor_for(request.kind)(request, payload)
@@ -528,6 +536,12 @@ def action_execute(request_id: int) -> str:
         return _execution_failed(request_id, str(exc), retryable=attempts < request.max_attempts)
     except FatalExecutionError as exc:
         return _execution_failed(request_id, str(exc), retryable=False)
+    except GateClosedError as exc:
+        with transaction.atomic():
+            request = request_for_update(request_id)
+            request.cancel_reason = str(exc)[:500]
+            _transition(request, Status.CANCELLED, comment=str(exc), fields=("cancel_reason",))
+        return Status.CANCELLED
 
     with transaction.atomic():
         request = request_for_update(request_id)

@@ -200,6 +200,7 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+DEMO_PORT = os.environ.get("MH1_PORT", "")
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "MH1 Console <console@mh1.local>")
 
@@ -223,7 +224,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_TASK_TENANT_CACHE_SECONDS = 0  # an inactive tenant must be seen at once
+# tenant-schemas-celery's own lookup may be cached: mh1.tenancy re-checks that the tenant exists
+# and is active on every task, uncached, before running it.
+CELERY_TASK_TENANT_CACHE_SECONDS = 30
 
 # --- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -2,6 +2,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from connectors import api as connectors_api
 from mh1.admin_sites import tenant_site
 from mh1.health import healthz
 
@@ -11,6 +12,8 @@ urlpatterns = [
     path("admin/", tenant_site.urls),
     path("api/v1/", include("tenants.policy.api_urls")),
     path("api/v1/approvals/", include("approvals.api_urls")),
+    path("api/v1/webhooks/instantly/", connectors_api.instantly_webhook, name="webhook-instantly"),
+    path("u/<str:token>/", connectors_api.one_click_unsubscribe, name="unsubscribe"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -46,6 +46,11 @@ _READ_QUEUE = [
     "approvals.view_approverrule",
     "approvals.view_escalationpolicy",
 ]
+_READ_CONNECTORS = [
+    "connectors.view_suppression",
+    "connectors.view_webhookevent",
+    "connectors.view_callledger",
+]
 _EDIT_ROSTER = [
     "approvals.add_approverrule",
     "approvals.change_approverrule",
@@ -62,7 +67,15 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         + _READ_QUEUE
         + _EDIT_ROSTER
         + _SCOPES_ALL
+        + _READ_CONNECTORS
         + [
+            "connectors.add_suppression",
+            "connectors.view_credential",
+            "connectors.add_credential",
+            "connectors.change_credential",
+            "connectors.view_webhookendpoint",
+            "connectors.add_webhookendpoint",
+            "connectors.change_webhookendpoint",
             "auth.view_user",
             "auth.add_user",
             "auth.change_user",
@@ -78,10 +91,21 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         + _READ_OPS
         + _READ_QUEUE
         + _EDIT_ROSTER
+        + _READ_CONNECTORS
+        + ["connectors.add_suppression"]
         + ["approvals.approve_enrichment", "approvals.approve_campaign_change"]
     ),
-    Role.AE: frozenset([*_VIEW_POLICY, "policy.view_heartbeat", *_READ_QUEUE, *_SCOPES_ALL]),
-    Role.VIEWER: frozenset(_VIEW_POLICY + _READ_OPS + _READ_QUEUE),
+    Role.AE: frozenset(
+        [
+            *_VIEW_POLICY,
+            "policy.view_heartbeat",
+            *_READ_QUEUE,
+            *_SCOPES_ALL,
+            "connectors.view_suppression",
+            "connectors.add_suppression",
+        ]
+    ),
+    Role.VIEWER: frozenset(_VIEW_POLICY + _READ_OPS + _READ_QUEUE + _READ_CONNECTORS),
     Role.PLATFORM_OPERATOR: frozenset(
         [
             "tenants.view_tenant",

@@ -1,0 +1,428 @@
+"""Benchmark: approvals executed per second, end to end, beside a no-op Celery task's rate.
+
+Starts a real worker (``celery -A mh1 worker --concurrency 2 --pool prefork -Q default,effects``,
+plus ``--include bench.noop_task``) with this process's environment and waits until it answers a
+ping. Then, in the same run:
+
+1. no-op rate: N ``bench.noop`` tasks (they only INCR a Redis counter), from the first send to
+   the counter reaching N;
+2. approvals rate: N pending ``email.send`` requests are proposed in tenant ``benchq`` (assisted
+   phase; not timed), then an AE approves them all through ``services.action_approve`` (which
+   schedules ``approvals.execute`` on commit; the ``log`` executor runs them) — timed from the
+   first approval to the last request's ``executed_at``.
+
+Target: approvals/s ≥ 40 % of no-op tasks/s. Also checks that every request executed exactly once
+(one ExecutedEffect per key, one ``executing`` and one ``executed`` event, attempts = 1).
+
+Run by hand (not part of `make test`), on a database and a Redis database of its own:
+
+    export DATABASE_URL=postgres://postgres@127.0.0.1:5432/mh1_bench REDIS_URL=redis://127.0.0.1:6379/11
+    .venv/bin/python manage.py migrate_console -v0
+    .venv/bin/python bench/approvals_throughput.py           # --count 2000, --keep to leave rows
+
+The worker is stopped at the end, also on errors and Ctrl-C; its log is kept in a temp file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mh1.settings")
+# The worker gets this environment too; the settings refuse the dev key when DEBUG is off.
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789abcdef")
+
+import django  # noqa: E402
+
+django.setup()
+
+import redis  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.auth.models import User  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.db.models import Count, Max  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django_tenants.utils import tenant_context  # noqa: E402
+
+from approvals.models import ActionRequest, Event, ExecutedEffect, Status  # noqa: E402
+from approvals.services import action_approve, action_propose  # noqa: E402
+from approvals.tasks import execute_action  # noqa: E402
+from bench.noop_task import COUNTER  # noqa: E402
+from mh1.celery import app  # noqa: E402
+from tenants.models import Tenant  # noqa: E402
+from tenants.policy.models import RolloutPhase, RolloutSettings  # noqa: E402
+from tenants.roles import Role  # noqa: E402
+from tenants.services import access_grant, tenant_create  # noqa: E402
+
+SLUG = "benchq"
+AE_EMAIL = "ae@benchq.example"
+KEY_PREFIX = "bench-tp-"
+TARGET_RATIO = 0.40
+QUEUES = ("default", "effects")
+
+
+# --- set-up -----------------------------------------------------------------------------------
+
+
+def bench_tenant() -> Tenant:
+    connection.set_schema_to_public()
+    tenant = Tenant.objects.filter(slug=SLUG).first()
+    if tenant is None:
+        tenant = tenant_create(
+            acting_user=None,
+            name="Bench queue",
+            slug=SLUG,
+            admin_email=f"admin@{SLUG}.example",
+            admin_password="bench-password",  # noqa: S106
+        ).tenant
+    with tenant_context(tenant):
+        rollout = RolloutSettings.get_solo()
+        if rollout.phase != RolloutPhase.ASSISTED or rollout.kill_switch:
+            rollout.phase = RolloutPhase.ASSISTED
+            rollout.kill_switch = False
+            rollout.save()
+    return tenant
+
+
+def ae_user(tenant: Tenant) -> User:
+    access_grant(acting_user=None, email=AE_EMAIL, tenants=[tenant], role=Role.AE)
+    with tenant_context(tenant):
+        return User.objects.get(username=AE_EMAIL)
+
+
+def remove_bench_rows(tenant: Tenant) -> int:
+    with tenant_context(tenant):
+        ExecutedEffect.objects.filter(idempotency_key__startswith=KEY_PREFIX).delete()
+        removed, _ = ActionRequest.objects.filter(idempotency_key__startswith=KEY_PREFIX).delete()
+    return removed
+
+
+def propose(tenant: Tenant, prefix: str, count: int) -> list[int]:
+    ids = []
+    with tenant_context(tenant):
+        for n in range(count):
+            request = action_propose(
+                kind="email.send",
+                payload={
+                    "to": f"lead{n}@prospect{n % 97}.example",
+                    "to_name": f"Lead {n}",
+                    "subject": f"Quick idea #{n}",
+                    "body": "Hi,\nA short note about your pipeline.\nBest, the team",
+                },
+                idempotency_key=f"{prefix}{n}",
+                skill_run="bench",
+            )
+            if request.status != Status.PENDING:
+                raise SystemExit(f"request #{request.pk} is {request.status}, expected pending")
+            ids.append(request.pk)
+    return ids
+
+
+# --- the worker -------------------------------------------------------------------------------
+
+
+def purge_queues() -> None:
+    with app.connection_for_write() as conn:
+        for queue in QUEUES:
+            # a queue that never existed has nothing to purge
+            with contextlib.suppress(Exception):
+                conn.default_channel.queue_purge(queue)
+
+
+def start_worker(name: str, log_path: Path, loglevel: str) -> subprocess.Popen:
+    log = log_path.open("wb")
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "mh1",
+            "worker",
+            "--concurrency",
+            "2",
+            "--pool",
+            "prefork",
+            "-Q",
+            ",".join(QUEUES),
+            "--include",
+            "bench.noop_task",
+            "-l",
+            loglevel,
+            "-n",
+            name,
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=ROOT,
+        env={**os.environ},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: stopped with its children
+    )
+
+
+def wait_for_ping(worker: subprocess.Popen, name: str, timeout: float = 60.0) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if worker.poll() is not None:
+            raise SystemExit(f"the worker exited with {worker.returncode} before answering a ping")
+        if app.control.ping(destination=[name], timeout=0.5):
+            return time.monotonic() - started
+    raise SystemExit(f"the worker did not answer a ping within {timeout:.0f} s")
+
+
+def stop_worker(worker: subprocess.Popen) -> None:
+    if worker.poll() is not None:
+        return
+    os.killpg(worker.pid, signal.SIGTERM)
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+
+
+# --- the two measurements ---------------------------------------------------------------------
+
+
+def noop_rate(client: redis.Redis, count: int, timeout: float) -> tuple[float, float]:
+    """Tasks per second from the first send to the last completion, and the seconds it took."""
+    client.delete(COUNTER)
+    started = time.time()
+    for _ in range(count):
+        app.send_task("bench.noop", queue="default")
+    while int(client.get(COUNTER) or 0) < count:
+        if time.time() - started > timeout:
+            raise SystemExit(f"no-op tasks: only {int(client.get(COUNTER) or 0)}/{count} done in {timeout} s")
+        time.sleep(0.005)
+    seconds = time.time() - started
+    return count / seconds, seconds
+
+
+def approve_all(tenant: Tenant, ae: User, ids: list[int], timeout: float) -> tuple[float, float, float]:
+    """Approvals per second end to end, the seconds it took, and the seconds of the approving loop."""
+    with tenant_context(tenant):
+        started = time.time()
+        for request_id in ids:
+            action_approve(request_id=request_id, acting_user=ae)
+        approved_in = time.time() - started
+        requests = ActionRequest.objects.filter(pk__in=ids)
+        while True:
+            by_status = dict(requests.values_list("status").annotate(n=Count("id")))
+            if by_status.get(Status.EXECUTED, 0) == len(ids):
+                break
+            stuck = {s: n for s, n in by_status.items() if s in (Status.FAILED, Status.CANCELLED)}
+            if stuck:
+                raise SystemExit(f"some requests did not execute: {stuck}")
+            if time.time() - started > timeout:
+                raise SystemExit(f"approvals: not all executed within {timeout} s: {by_status}")
+            time.sleep(0.05)
+        last = requests.aggregate(last=Max("executed_at"))["last"].timestamp()
+    seconds = last - started
+    return len(ids) / seconds, seconds, approved_in
+
+
+def verify_exactly_once(tenant: Tenant, ids: list[int], prefix: str) -> list[str]:
+    problems = []
+    with tenant_context(tenant):
+        requests = ActionRequest.objects.filter(pk__in=ids)
+        n = len(ids)
+        effects = ExecutedEffect.objects.filter(idempotency_key__startswith=prefix)
+        effect_count = effects.count()
+        distinct_keys = effects.values("idempotency_key").distinct().count()
+        if effect_count != n or distinct_keys != n:
+            problems.append(f"executed effects: {effect_count} rows, {distinct_keys} keys, expected {n}")
+        for verb in ("executing", "executed"):
+            per_request = Event.objects.filter(request_id__in=ids, verb=verb).values("request_id")
+            total, distinct = per_request.count(), per_request.distinct().count()
+            if total != n or distinct != n:
+                problems.append(f"'{verb}' events: {total} for {distinct} requests, expected {n}")
+        not_once = requests.exclude(attempts=1).count()
+        if not_once:
+            problems.append(f"{not_once} requests ran more than one attempt")
+        repeats = requests.filter(result__repeat=True).count()
+        if repeats:
+            problems.append(f"{repeats} executions found their effect already done (repeat)")
+    return problems
+
+
+# --- diagnostics: where an approval's time goes ----------------------------------------------
+
+
+def execution_only_rate(tenant: Tenant, ae: User, ids: list[int], name: str, timeout: float) -> float:
+    """Executions per second with the approving loop out of the way: the worker's effects queue
+    is paused, everything is approved, then the queue is resumed and timed until all executed."""
+    app.control.cancel_consumer("effects", destination=[name], reply=True, timeout=5)
+    try:
+        with tenant_context(tenant):
+            for request_id in ids:
+                action_approve(request_id=request_id, acting_user=ae)
+    finally:
+        connection.set_schema_to_public()
+        started = time.time()
+        app.control.add_consumer("effects", destination=[name], reply=True, timeout=5)
+    with tenant_context(tenant):
+        requests = ActionRequest.objects.filter(pk__in=ids)
+        while requests.filter(status=Status.EXECUTED).count() < len(ids):
+            if time.time() - started > timeout:
+                raise SystemExit(f"execution only: not all executed within {timeout} s")
+            time.sleep(0.05)
+        last = requests.aggregate(last=Max("executed_at"))["last"].timestamp()
+    connection.set_schema_to_public()
+    return len(ids) / (last - started)
+
+
+def worker_task_times(log_path: Path, start: int = 0, stop: int | None = None) -> dict[str, list[float]]:
+    """Each task's run time inside the worker, from its log (INFO level: 'succeeded in 0.01s')."""
+    with log_path.open("rb") as log:
+        log.seek(start)
+        text = log.read(None if stop is None else stop - start).decode(errors="replace")
+    pattern = re.compile(r"Task ([\w.]+)\[[^\]]+\] succeeded in ([0-9.eE-]+)s")
+    times: dict[str, list[float]] = {}
+    for line in text.splitlines():
+        match = pattern.search(line)
+        if match:
+            times.setdefault(match.group(1), []).append(float(match.group(2)) * 1000)
+    return times
+
+
+def queries_per_approval(tenant: Tenant, ae: User) -> tuple[int, int]:
+    """SQL queries of one action_approve and of one approvals.execute task (run eagerly here)."""
+    (request_id,) = propose(tenant, f"{KEY_PREFIX}queries-", 1)
+    with tenant_context(tenant), CaptureQueriesContext(connection) as approving:
+        action_approve(request_id=request_id, acting_user=ae)
+    connection.set_schema_to_public()
+    with CaptureQueriesContext(connection) as executing:
+        outcome = execute_action.apply(args=(tenant.schema_name, request_id)).get()
+    connection.set_schema_to_public()
+    purge_queues()  # the task action_approve scheduled; it already ran above
+    if outcome != Status.EXECUTED:
+        raise SystemExit(f"eager execution ended {outcome}")
+    return len(approving.captured_queries), len(executing.captured_queries)
+
+
+def log_offset(log_path: Path) -> int:
+    time.sleep(0.5)  # let the worker write its last lines
+    return log_path.stat().st_size
+
+
+def describe(times: list[float]) -> str:
+    if not times:
+        return "no data (worker log level above INFO?)"
+    times = sorted(times)
+    return (
+        f"{len(times)} tasks, median {statistics.median(times):.1f} ms, "
+        f"p95 {times[round(0.95 * len(times)) - 1]:.1f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--count", type=int, default=2_000, help="approvals, and no-op tasks")
+    parser.add_argument("--noop-count", type=int, default=None, help="no-op tasks (default: --count)")
+    parser.add_argument(
+        "--exec-only-count",
+        type=int,
+        default=500,
+        help="diagnostic: executions timed with the approving loop out of the way (0: skip)",
+    )
+    parser.add_argument("--loglevel", default="INFO", help="the worker's log level")
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds per measurement")
+    parser.add_argument("--keep", action="store_true", help="leave the requests and effects in place")
+    args = parser.parse_args()
+    noop_count = args.noop_count or args.count
+
+    call_command("migrate_console", verbosity=0)
+    settings.DEBUG = False  # no query log in this process
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    tenant = bench_tenant()
+    ae = ae_user(tenant)
+    removed = remove_bench_rows(tenant)
+    if removed:
+        print(f"removed {removed} objects left by an earlier run")
+
+    started = time.perf_counter()
+    warm_ids = propose(tenant, f"{KEY_PREFIX}warm-", 20)
+    ids = propose(tenant, f"{KEY_PREFIX}run-", args.count)
+    exec_ids = propose(tenant, f"{KEY_PREFIX}exec-", args.exec_only_count)
+    print(
+        f"proposed {len(ids)} + {len(exec_ids)} + {len(warm_ids)} warm-up requests in "
+        f"{time.perf_counter() - started:.1f} s (not timed)"
+    )
+
+    others = [name for reply in app.control.ping(timeout=1.0) for name in reply]
+    if others:
+        raise SystemExit(f"other workers listen on {settings.REDIS_URL}: {others}; they would take tasks")
+    purge_queues()
+    name = f"bench-throughput-{os.getpid()}@{socket.gethostname()}"
+    log_path = Path(tempfile.gettempdir()) / f"mh1-bench-worker-{os.getpid()}.log"
+    worker = start_worker(name, log_path, args.loglevel)
+    try:
+        print(f"worker up in {wait_for_ping(worker, name):.1f} s (log: {log_path})")
+        # warm-up: every pool process imports, connects and runs each kind of task once
+        noop_rate(client, 50, args.timeout)
+        approve_all(tenant, ae, warm_ids, args.timeout)
+
+        mark_noop = log_offset(log_path)
+        noop_per_s, noop_s = noop_rate(client, noop_count, args.timeout)
+        print(f"no-op tasks:  {noop_count} in {noop_s:.2f} s = {noop_per_s:.1f} tasks/s")
+        mark_approvals = log_offset(log_path)
+        approvals_per_s, approvals_s, approve_loop_s = approve_all(tenant, ae, ids, args.timeout)
+        print(
+            f"approvals:    {len(ids)} in {approvals_s:.2f} s = {approvals_per_s:.1f} executed/s "
+            f"(approving loop alone: {approve_loop_s:.2f} s = {len(ids) / approve_loop_s:.1f}/s)"
+        )
+        mark_end = log_offset(log_path)
+        exec_only = None
+        if exec_ids:
+            exec_only = execution_only_rate(tenant, ae, exec_ids, name, args.timeout)
+    finally:
+        stop_worker(worker)
+        connection.set_schema_to_public()
+
+    problems = verify_exactly_once(tenant, ids, f"{KEY_PREFIX}run-")
+    ratio = approvals_per_s / noop_per_s
+    print("\ndiagnostics:")
+    if exec_only is not None:
+        print(
+            f"  execution only ({len(exec_ids)} approved first, then the effects queue resumed): "
+            f"{exec_only:.1f} executed/s = {exec_only / noop_per_s:.1%} of no-op"
+        )
+    print(
+        f"  worker run time, bench.noop:        "
+        f"{describe(worker_task_times(log_path, mark_noop, mark_approvals).get('bench.noop', []))}"
+    )
+    print(
+        f"  worker run time, approvals.execute: "
+        f"{describe(worker_task_times(log_path, mark_approvals, mark_end).get('approvals.execute', []))}"
+    )
+    approve_queries, execute_queries = queries_per_approval(tenant, ae)
+    print(f"  SQL per approval: action_approve {approve_queries}, approvals.execute task {execute_queries}")
+
+    print(f"\nratio approvals / no-op: {ratio:.1%} (target >= {TARGET_RATIO:.0%})")
+    print(f"  {'PASS' if ratio >= TARGET_RATIO else 'FAIL'}  throughput ratio")
+    print(f"  {'PASS' if not problems else 'FAIL'}  each of {len(ids)} requests executed exactly once")
+    for problem in problems:
+        print(f"        {problem}")
+    if not args.keep:
+        print(f"removed {remove_bench_rows(tenant)} bench objects (requests, events, approvals, effects)")
+        connection.set_schema_to_public()
+    print("\nRESULT:", "PASS" if ratio >= TARGET_RATIO and not problems else "FAIL")
+
+
+if __name__ == "__main__":
+    main()
