@@ -461,6 +461,9 @@ def _revoke_object_perms(user: User, request: ActionRequest) -> None:
 def action_cancel(*, request_id: int, reason: str, acting_user: User | None = None) -> ActionRequest:
     """Cancel a pending or approved request (e.g. the recipient unsubscribed, a gate closed)."""
     request = request_for_update(request_id)
+    if request.status == Status.EXECUTING:
+        # under way: only its executor may still stop it, at its own gate check
+        raise IllegalTransition(f"Request #{request.pk} is executing; it can no longer be cancelled.")
     request.cancel_reason = reason[:500]
     return _transition(
         request,
@@ -539,6 +542,8 @@ def action_execute(request_id: int) -> str:
     except GateClosedError as exc:
         with transaction.atomic():
             request = request_for_update(request_id)
+            if request.status != Status.EXECUTING:
+                return request.status
             request.cancel_reason = str(exc)[:500]
             _transition(request, Status.CANCELLED, comment=str(exc), fields=("cancel_reason",))
         return Status.CANCELLED

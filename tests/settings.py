@@ -18,3 +18,8 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 SECURE_SSL_REDIRECT = False
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+# Test-only Fernet keys (newest first): the second one proves old ciphertext still decrypts.
+FIELD_ENCRYPTION_KEYS = [
+    "Lq1Uu0jyzD2pTpUZ6GQ3gY2o0k8H3qWmXz2b6r8Jc5M=",
+    "3Q0v2q5bq9xw3GdW6E1s5m9yXo2nT4dUeQ2kR7pL0aA=",
+]

@@ -1,0 +1,145 @@
+"""Connector admin: write-only credentials, the suppression list, inbound events, the call ledger."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import models
+from django.utils import timezone
+
+from connectors.models import (
+    CallLedger,
+    Credential,
+    Suppression,
+    SuppressionReason,
+    WebhookEndpoint,
+    WebhookEvent,
+)
+from connectors.services import suppression_add
+from mh1.admin_sites import tenant_site
+
+
+class CredentialForm(forms.ModelForm):
+    base_url = forms.URLField(
+        required=False, assume_scheme="https", help_text="Empty: the vendor's real API."
+    )
+    new_secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        label="Token / secret",
+        help_text="Write-only: never shown back. Leave empty to keep the stored one.",
+    )
+
+    class Meta:
+        model = Credential
+        fields = ("system", "base_url", "timeout_seconds")
+
+    def clean(self):
+        data = super().clean()
+        if not self.instance.pk and not data.get("new_secret"):
+            self.add_error("new_secret", "A new credential needs its token.")
+        return data
+
+    def save(self, commit=True):
+        credential = super().save(commit=False)
+        if self.cleaned_data.get("new_secret"):
+            credential.secret = {"token": self.cleaned_data["new_secret"]}
+            credential.rotated_at = timezone.now()
+        if commit:
+            credential.save()
+        return credential
+
+
+@admin.register(Credential, site=tenant_site)
+class CredentialAdmin(admin.ModelAdmin):
+    form = CredentialForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    list_display = ("system", "base_url", "timeout_seconds", "rotated_at", "last_test_at")
+    readonly_fields = ("rotated_at", "last_test_at", "last_test_result")
+
+    def get_fields(self, request, obj=None):
+        return ("system", "base_url", "timeout_seconds", "new_secret", *self.readonly_fields)
+
+
+class SuppressionForm(forms.ModelForm):
+    class Meta:
+        model = Suppression
+        fields = ("email", "domain", "reason", "note")
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("email")) == bool(data.get("domain")):
+            raise forms.ValidationError("Give an email address or a domain, not both.")
+        return data
+
+
+@admin.register(Suppression, site=tenant_site)
+class SuppressionAdmin(admin.ModelAdmin):
+    form = SuppressionForm
+    list_display = ("__str__", "reason", "source", "created_at")
+    list_filter = ("reason", "source")
+    search_fields = ("=email", "=domain", "email")
+    date_hierarchy = "created_at"
+    list_per_page = 100
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the list only grows; a wrong entry is a matter for a tenant admin in SQL
+
+    def save_model(self, request, obj, form, change):
+        entry, cancelled = suppression_add(
+            email=obj.email,
+            domain=obj.domain,
+            reason=obj.reason or SuppressionReason.MANUAL,
+            source="admin",
+            note=obj.note,
+            acting_user=request.user,
+        )
+        obj.pk = entry.pk
+        self.message_user(
+            request, f"{entry} suppressed; {cancelled} open send(s) cancelled.", messages.SUCCESS
+        )
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookEvent, site=tenant_site)
+class WebhookEventAdmin(ReadOnlyAdmin):
+    list_display = ("received_at", "system", "event_type", "email", "outcome")
+    list_filter = ("system", "event_type")
+    search_fields = ("=email", "=event_id")
+    date_hierarchy = "received_at"
+
+
+@admin.register(CallLedger, site=tenant_site)
+class CallLedgerAdmin(ReadOnlyAdmin):
+    list_display = ("started_at", "system", "operation", "idempotency_key", "status", "finished_at")
+    list_filter = ("system", "status")
+    search_fields = ("=idempotency_key",)
+    date_hierarchy = "started_at"
+
+
+@admin.register(WebhookEndpoint, site=tenant_site)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ("system", "is_active", "created_at")
+    fields = ("system", "is_active", "registration")
+    readonly_fields = ("registration",)
+
+    @admin.display(description="register with the vendor")
+    def registration(self, obj: WebhookEndpoint) -> str:
+        if not obj.pk:
+            return "Save first: a secret is generated."
+        return json.dumps({"headers": {"X-MH1-Webhook-Secret": obj.secret}})

@@ -1,0 +1,145 @@
+"""Tenant-schema connector state: credentials, the suppression list, inbound webhook events."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from connectors.crypto import EncryptedJSONField
+
+
+class System(models.TextChoices):
+    HUBSPOT = "hubspot", "HubSpot"
+    GOHIGHLEVEL = "gohighlevel", "GoHighLevel"
+    INSTANTLY = "instantly", "Instantly"
+    CLAY = "clay", "Clay"
+    SMTP = "smtp", "SMTP"
+    MH1 = "mh1", "MH1 (our own links)"
+
+
+class Credential(models.Model):
+    """How this tenant reaches one system; the secret is encrypted and never shown back."""
+
+    system = models.CharField(max_length=16, choices=System.choices, unique=True)
+    base_url = models.URLField(blank=True, help_text="Empty: the vendor's real API.")
+    secret = EncryptedJSONField(help_text='Token and settings, e.g. {"token": "…"}; write-only.')
+    timeout_seconds = models.PositiveSmallIntegerField(default=30)
+    rotated_at = models.DateTimeField(default=timezone.now)
+    last_test_at = models.DateTimeField(null=True, blank=True)
+    last_test_result = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ("system",)
+
+    def __str__(self) -> str:
+        return f"{self.get_system_display()} credentials"
+
+
+class SuppressionReason(models.TextChoices):
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+    BOUNCED = "bounced", "Bounced"
+    COMPLAINED = "complained", "Spam complaint"
+    DNC = "dnc", "Do-not-contact tag"
+    MANUAL = "manual", "Manual"
+    GDPR_ERASURE = "gdpr_erasure", "GDPR erasure"
+
+
+class Suppression(models.Model):
+    """One source of truth per tenant: an address or a whole domain nobody may contact."""
+
+    email = models.EmailField(blank=True, help_text="Lower case; empty for a domain entry.")
+    domain = models.CharField(max_length=253, blank=True, help_text="Lower case; empty for an address.")
+    reason = models.CharField(max_length=16, choices=SuppressionReason.choices)
+    source = models.CharField(max_length=32, help_text="Where it came from: instantly, hubspot, admin, link…")
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    pushed_to = models.JSONField(default=dict, blank=True, help_text="System → time it was synced there.")
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(email="") & ~Q(domain="")) | (~Q(email="") & Q(domain="")),
+                name="%(app_label)s_%(class)s_email_xor_domain",
+            ),
+            models.UniqueConstraint(
+                fields=("email",), condition=~Q(email=""), name="%(app_label)s_%(class)s_unique_email"
+            ),
+            models.UniqueConstraint(
+                fields=("domain",), condition=~Q(domain=""), name="%(app_label)s_%(class)s_unique_domain"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email or f"@{self.domain}"
+
+
+def _new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class WebhookEndpoint(models.Model):
+    """A tenant's inbound webhook for one system, with its own secret."""
+
+    system = models.CharField(max_length=16, choices=System.choices, unique=True)
+    secret = EncryptedJSONField(default=_new_secret)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("system",)
+
+    def __str__(self) -> str:
+        return f"{self.get_system_display()} webhook"
+
+
+class WebhookEvent(models.Model):
+    """An inbound event, stored once by (system, event id); replays are acknowledged and ignored."""
+
+    system = models.CharField(max_length=16, choices=System.choices)
+    event_id = models.CharField(max_length=200)
+    event_type = models.CharField(max_length=64)
+    email = models.EmailField(blank=True, db_index=True)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    outcome = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ("-received_at",)
+        constraints = [
+            models.UniqueConstraint(fields=("system", "event_id"), name="%(app_label)s_%(class)s_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.system}:{self.event_type} {self.email}"
+
+
+class CallStatus(models.TextChoices):
+    STARTED = "started", "Started (outcome not yet known)"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    UNKNOWN = "unknown", "Outcome unknown"
+
+
+class CallLedger(models.Model):
+    """Every external write, recorded by idempotency key before the call and its outcome after."""
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    system = models.CharField(max_length=16, choices=System.choices)
+    operation = models.CharField(max_length=64)
+    request = models.JSONField()
+    status = models.CharField(max_length=16, choices=CallStatus.choices, default=CallStatus.STARTED)
+    response = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-started_at",)
+        indexes = [models.Index(fields=("system", "started_at"), name="connectors_ledger_sys_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.system}.{self.operation} {self.idempotency_key} ({self.status})"
