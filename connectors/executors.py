@@ -45,7 +45,7 @@ def unsubscribe_url(email: str) -> str:
 
 
 def _begin_call(
-    request: ActionRequest, system: str, operation: str, call: dict[str, Any]
+    request: ActionRequest, system: str, operation: str, call: dict[str, Any], *, reconcilable: bool = False
 ) -> CallLedger | dict:
     """Under the request's row lock: re-check the gates, then record the call before making it.
 
@@ -70,7 +70,8 @@ def _begin_call(
             return ledger
         if ledger.status == CallStatus.SUCCEEDED:
             return {**(ledger.response or {}), "repeat": True}
-        if ledger.status == CallStatus.FAILED:
+        if ledger.status == CallStatus.FAILED or reconcilable:
+            # failed before, or an upsert-by-key whose remote state the executor reconciles
             ledger.status, ledger.error = CallStatus.STARTED, ""
             ledger.save(update_fields=["status", "error"])
             return ledger
@@ -125,5 +126,99 @@ def _send(request: ActionRequest, payload: dict[str, Any], to: str) -> dict[str,
     return result
 
 
+# --- CRM and campaign writes ------------------------------------------------------------------
+
+
+def _vendor_call(
+    request: ActionRequest, system: str, operation: str, call: dict[str, Any], run, reconcile=None
+):
+    """Ledger, then the call; an unknown outcome is reconciled by reading the remote state."""
+    from connectors.errors import ConnectorError, OutcomeUnknownError
+
+    started = _begin_call(request, system, operation, call, reconcilable=reconcile is not None)
+    if isinstance(started, dict):
+        return started
+    try:
+        try:
+            result = run()
+        except OutcomeUnknownError:
+            if reconcile is None:
+                started.status = CallStatus.UNKNOWN
+                started.save(update_fields=["status"])
+                raise
+            result = reconcile()
+    except ConnectorError as exc:
+        if started.status != CallStatus.UNKNOWN:
+            _finish_call(started, error=str(exc))
+        raise exc.as_execution_error() from exc
+    _finish_call(started, response=result)
+    return result
+
+
+def crm_upsert_contact(request: ActionRequest, payload: dict[str, Any]) -> dict[str, Any]:
+    from connectors import clients
+
+    system, email, properties = payload["system"], payload["email"], payload["properties"]
+    writer = clients.write_client(system)
+
+    def run():
+        if system == System.HUBSPOT:
+            return writer.upsert_contact_by_email(email, properties)
+        return writer.upsert_contact(email, properties)
+
+    def reconcile():
+        # The write may have landed: read first, and write again only if it did not.
+        if system == System.HUBSPOT:
+            found = writer.get_contact_by_email(email)
+            current = (found or {}).get("properties", {})
+        else:
+            found = writer.search_contact_by_email(email)
+            current = found or {}
+        if found and all(str(current.get(k)) == str(v) for k, v in properties.items()):
+            return {"id": found.get("id"), "created": None, "reconciled": True}
+        return {**run(), "reconciled": True}
+
+    with writer:
+        return _vendor_call(request, system, "upsert_contact", {"email": email}, run, reconcile)
+
+
+def crm_add_tag(request: ActionRequest, payload: dict[str, Any]) -> dict[str, Any]:
+    from connectors import clients
+
+    system, email, tag = payload["system"], payload["email"], payload["tag"]
+    writer = clients.write_client(system)
+
+    def run():
+        if system == System.HUBSPOT:
+            contact = writer.upsert_contact_by_email(email, {"mh1_tags": tag})
+            return {"id": contact["id"], "tags": [tag]}
+        contact = writer.upsert_contact(email, {})
+        return {"id": contact["id"], "tags": writer.add_tags(contact["id"], [tag])}
+
+    with writer:
+        # adding a tag twice leaves one tag: reconciling means doing it again
+        return _vendor_call(request, system, "add_tag", {"email": email, "tag": tag}, run, reconcile=run)
+
+
+def campaign_pause(request: ActionRequest, payload: dict[str, Any]) -> dict[str, Any]:
+    from connectors import clients
+
+    writer = clients.write_client(System.INSTANTLY)
+    campaign_id = payload["campaign_id"]
+
+    def run():
+        writer.pause_campaign(campaign_id)
+        return {"campaign_id": campaign_id, "status": "paused"}
+
+    with writer:
+        # pausing a paused campaign changes nothing: safe to repeat
+        return _vendor_call(
+            request, System.INSTANTLY, "pause_campaign", {"campaign_id": campaign_id}, run, run
+        )
+
+
 def register_all() -> None:
     registry.register("email.send", email_send)
+    registry.register("crm.upsert_contact", crm_upsert_contact)
+    registry.register("crm.add_tag", crm_add_tag)
+    registry.register("campaign.pause", campaign_pause)
