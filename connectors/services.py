@@ -6,7 +6,7 @@ import logging
 
 from auditlog.context import set_actor
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from approvals import registry
@@ -49,12 +49,21 @@ def suppression_add(
         with transaction.atomic(), set_actor(acting_user):
             # waits for a send to this domain that is under way (see connectors.locks)
             recipient_lock_in_transaction(email or domain)
-            entry, _ = Suppression.objects.get_or_create(
+            entry, created = Suppression.objects.get_or_create(
                 **lookup, defaults={"reason": reason, "source": source, "note": note[:500]}
             )
+            if created:
+                _push_after_commit(entry)
     except IntegrityError:
         entry = Suppression.objects.get(**lookup)
     return entry, _cancel_open_sends(entry, acting_user)
+
+
+def _push_after_commit(entry: Suppression) -> None:
+    from connectors.tasks import push_suppression_task
+
+    schema_name, entry_id = connection.schema_name, entry.pk
+    transaction.on_commit(lambda: push_suppression_task.apply_async(args=(schema_name, entry_id)))
 
 
 def _cancel_open_sends(entry: Suppression, acting_user: User | None) -> int:

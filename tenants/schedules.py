@@ -11,6 +11,11 @@ from django_tenants.utils import get_public_schema_name
 # name → (task, args, every N seconds). Each fans out to every active tenant.
 DEFAULT_SCHEDULE: dict[str, tuple[str, list, int]] = {
     "Tenant heartbeat": ("platform.dispatch_to_tenants", ["policy.heartbeat"], 60),
+    "Suppression: pull vendor block lists": (
+        "platform.dispatch_to_tenants",
+        ["connectors.sync_suppressions"],
+        300,
+    ),
     "Approvals: expire, end delegations, escalate": (
         "platform.dispatch_to_tenants",
         ["approvals.sweep"],

@@ -127,3 +127,48 @@ def test_campaign_pause_reaches_instantly(tenant_ready, sandbox):
 
     assert action_execute(request.pk) == Status.EXECUTED
     assert sandbox.state.requests_log("POST", "/api/v2/campaigns/cmp-demo-1/pause")[0]["status"] == 200
+
+
+def test_suppression_is_pushed_to_instantly_and_tags_the_crm_contact_once(tenant_ready, sandbox):
+    from connectors.models import Suppression
+    from connectors.services import suppression_add
+    from connectors.sync import push_suppression
+
+    action_execute(_upsert(tenant_ready, "pre-1", email="optout@prospect.example").pk)
+    entry, _ = suppression_add(email="optout@prospect.example", reason="unsubscribed", source="admin")
+
+    pushed = push_suppression(entry.pk)
+    calls = len(sandbox.state.requests_log())
+    push_suppression(entry.pk)  # a retried task
+
+    assert set(pushed) == {"instantly", "hubspot"}
+    assert len(sandbox.state.requests_log()) == calls + 2  # only the two look-ups, no second write
+    block = sandbox.state.requests_log("POST", "/api/v2/block-lists-entries")
+    assert [r["json"]["bl_value"] for r in block] == ["optout@prospect.example"]
+    optout = [r for r in sandbox.state.requests_log("PATCH", CONTACTS) if "hs_email_optout" in str(r["json"])]
+    assert len(optout) == 1
+    assert set(Suppression.objects.get(pk=entry.pk).pushed_to) == {"instantly", "hubspot"}
+
+
+def test_instantly_block_list_is_pulled_and_cancels_open_sends(tenant_ready, sandbox):
+    import httpx
+
+    from approvals.tests.factories import email_payload, propose_email
+    from connectors.models import Suppression
+    from connectors.sync import pull_instantly_block_list
+
+    pending = propose_email(payload=email_payload(to="blocked@vendor-side.example"))
+    for value in ("blocked@vendor-side.example", "whole-domain.example"):
+        httpx.post(
+            f"{sandbox.url}/api/v2/block-lists-entries",
+            json={"bl_value": value},
+            headers={"Authorization": "Bearer sandbox-token"},
+        ).raise_for_status()
+
+    assert pull_instantly_block_list() == 2
+    assert pull_instantly_block_list() == 0  # already known
+
+    assert Suppression.objects.get(email="blocked@vendor-side.example").source == "instantly"
+    assert Suppression.objects.filter(domain="whole-domain.example").exists()
+    pending.refresh_from_db()
+    assert pending.status == Status.CANCELLED
