@@ -539,14 +539,15 @@ def action_execute(request_id: int) -> str:
         return _execution_failed(request_id, str(exc), retryable=attempts < request.max_attempts)
     except FatalExecutionError as exc:
         return _execution_failed(request_id, str(exc), retryable=False)
-    except GateClosedError as exc:
-        with transaction.atomic():
-            request = request_for_update(request_id)
-            if request.status != Status.EXECUTING:
-                return request.status
-            request.cancel_reason = str(exc)[:500]
-            _transition(request, Status.CANCELLED, comment=str(exc), fields=("cancel_reason",))
-        return Status.CANCELLED
+    except Exception as exc:  # an executor bug must not leave the request stuck in executing
+        if isinstance(exc, GateClosedError):
+            return _gate_closed_during_execution(request_id, exc)
+        logger.exception("execute: unexpected error in the %s executor for #%s", request.kind, request_id)
+        return _execution_failed(
+            request_id,
+            f"Unexpected error: {exc.__class__.__name__}: {exc}",
+            retryable=attempts < request.max_attempts,
+        )
 
     with transaction.atomic():
         request = request_for_update(request_id)
@@ -556,6 +557,17 @@ def action_execute(request_id: int) -> str:
         request.executed_at = timezone.now()
         _transition(request, Status.EXECUTED, data={"result": result}, fields=("result", "executed_at"))
     return Status.EXECUTED
+
+
+def _gate_closed_during_execution(request_id: int, exc: Exception) -> str:
+    """The executor found a gate closed before any effect: the request is cancelled."""
+    with transaction.atomic():
+        request = request_for_update(request_id)
+        if request.status != Status.EXECUTING:
+            return request.status
+        request.cancel_reason = str(exc)[:500]
+        _transition(request, Status.CANCELLED, comment=str(exc), fields=("cancel_reason",))
+    return Status.CANCELLED
 
 
 def _execution_failed(request_id: int, message: str, *, retryable: bool) -> str:

@@ -115,13 +115,10 @@ def propose(tenant: Tenant, prefix: str, count: int) -> list[int]:
     with tenant_context(tenant):
         for n in range(count):
             request = action_propose(
-                kind="email.send",
-                payload={
-                    "to": f"lead{n}@prospect{n % 97}.example",
-                    "to_name": f"Lead {n}",
-                    "subject": f"Quick idea #{n}",
-                    "body": "Hi,\nA short note about your pipeline.\nBest, the team",
-                },
+                # enrichment.lookup has no connector executor yet: it runs on the `log` executor,
+                # which is what the throughput target is defined with
+                kind="enrichment.lookup",
+                payload={"provider": "clay", "email": f"lead{n}@prospect{n % 97}.example"},
                 idempotency_key=f"{prefix}{n}",
                 skill_run="bench",
             )

@@ -491,3 +491,20 @@ def test_other_tenant_cannot_see_requests(people, bravo):
         assert not ActionRequest.objects.filter(
             pk=request.pk, idempotency_key=request.idempotency_key
         ).exists()
+
+
+def test_unexpected_executor_error_is_retried_then_fails_never_stuck(people):
+    from approvals.errors import RetryableExecutionError
+
+    request = propose_email()
+    action_approve(request_id=request.pk, acting_user=people["ae"])
+    broken = mock.Mock(side_effect=KeyError("bug"))
+
+    with mock.patch.dict(executors._EXECUTORS, {"email.send": broken}):
+        for _ in range(request.max_attempts - 1):
+            with pytest.raises(RetryableExecutionError):
+                action_execute(request.pk)
+        assert action_execute(request.pk) == Status.FAILED
+
+    request.refresh_from_db()
+    assert request.error == "Unexpected error: KeyError: 'bug'"
