@@ -14,7 +14,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
@@ -648,10 +648,11 @@ def requests_escalate(now: datetime | None = None) -> int:
     now = now or timezone.now()
     policy = EscalationPolicy.get_solo()
     count = 0
-    earliest = now - timedelta(minutes=policy.l2_after_minutes)
-    candidates = ActionRequest.objects.filter(
-        status=Status.PENDING, created_at__lte=earliest, escalation_level__lt=4
-    ).values_list("pk", flat=True)
+    # only rows old enough for a level above their own: the others are not touched at all
+    due = Q()
+    for level in (2, 3, 4):
+        due |= Q(escalation_level__lt=level, created_at__lte=now - timedelta(minutes=policy.delay_for(level)))
+    candidates = ActionRequest.objects.filter(due, status=Status.PENDING).values_list("pk", flat=True)
     for request_id in candidates:
         with transaction.atomic():
             request = request_for_update(request_id)

@@ -38,11 +38,11 @@ class TenantCreationForm(forms.ModelForm):
         fields = ("name", "slug")
 
     def clean_slug(self):
-        from tenants.services import _validate_slug
+        from tenants.services import tenant_slug_validate
 
         slug = self.cleaned_data["slug"].strip().lower()
         try:
-            _validate_slug(slug)
+            tenant_slug_validate(slug)
         except TenantError as exc:
             raise ValidationError(exc.message) from exc
         return slug

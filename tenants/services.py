@@ -98,7 +98,8 @@ def schema_name_for(slug: str) -> str:
     return slug.replace("-", "_")
 
 
-def _validate_slug(slug: str) -> None:
+def tenant_slug_validate(slug: str) -> None:
+    """Refuse a slug that is malformed, reserved or already used (TenantError with the reason)."""
     try:
         SLUG_VALIDATOR(slug)
     except ValidationError as exc:
@@ -130,7 +131,7 @@ def tenant_create(
     """
     connection.set_schema_to_public()
     slug = slug.strip().lower()
-    _validate_slug(slug)
+    tenant_slug_validate(slug)
     if not name.strip():
         raise TenantProvisioningFailed("A tenant needs a name.")
     started = time.perf_counter()
