@@ -45,5 +45,13 @@ class GateClosedError(Exception):
     """An executor found a safety gate closed before any effect (e.g. recipient suppressed)."""
 
 
+class DeferExecution(Exception):  # a signal to reschedule, not an error
+    """A limit (e.g. the sending policy) allows this action only later: run it at ``not_before``."""
+
+    def __init__(self, message: str, not_before):
+        super().__init__(message)
+        self.not_before = not_before
+
+
 class FatalExecutionError(Exception):
     """A failure that a retry cannot fix (validation, 4xx): the action fails for good."""

@@ -88,6 +88,9 @@ class ActionRequest(models.Model):
     escalation_level = models.PositiveSmallIntegerField(default=1)
     escalated_at = models.DateTimeField(null=True, blank=True)
 
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="Deferred by a limit: not executed before this time."
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     max_attempts = models.PositiveSmallIntegerField(default=3)
     result = models.JSONField(null=True, blank=True)
@@ -114,6 +117,9 @@ class ActionRequest(models.Model):
                 fields=("status", "deadline", "id"),
                 name="approvals_queue_idx",
                 include=("sla_due_at", "assigned_to", "assigned_role"),
+            ),
+            models.Index(
+                fields=("not_before",), name="approvals_deferred_idx", condition=Q(status="approved")
             ),
             models.Index(
                 fields=("ai_decision", "status"),

@@ -20,6 +20,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from approvals import registry
 from approvals.errors import (
+    DeferExecution,
     FatalExecutionError,
     GateClosedError,
     IllegalTransition,
@@ -56,7 +57,8 @@ TRANSITIONS: dict[str, set[str]] = {
     Status.PENDING: {Status.APPROVED, Status.REJECTED, Status.EXPIRED, Status.CANCELLED},
     Status.APPROVED: {Status.EXECUTING, Status.CANCELLED},
     # executing → cancelled only when the executor found a gate closed before any effect
-    Status.EXECUTING: {Status.EXECUTED, Status.FAILED, Status.CANCELLED},
+    # executing → approved: deferred by a limit before any effect, to run again at not_before
+    Status.EXECUTING: {Status.EXECUTED, Status.FAILED, Status.CANCELLED, Status.APPROVED},
 }
 
 
@@ -117,12 +119,20 @@ def _transition(
     return request
 
 
-def _schedule_execution(request: ActionRequest) -> None:
+# A deferral further away than this is left to the sweep instead of a broker ETA: an ETA beyond
+# the broker's visibility timeout would be delivered twice (pitfall 8).
+MAX_ETA = timedelta(minutes=30)
+
+
+def _schedule_execution(request: ActionRequest, eta: datetime | None = None) -> None:
     from approvals.tasks import execute_action
 
     # The schema is captured now, not at commit (pitfall 2).
     schema_name, request_id = connection.schema_name, request.pk
-    transaction.on_commit(lambda: execute_action.apply_async(args=(schema_name, request_id)))
+    if eta is not None and eta - timezone.now() > MAX_ETA:
+        return  # requests_release_deferred() enqueues it when it is due
+    options = {"eta": eta} if eta is not None else {}
+    transaction.on_commit(lambda: execute_action.apply_async(args=(schema_name, request_id), **options))
 
 
 def can_decide(user: User, request: ActionRequest) -> bool:
@@ -513,6 +523,8 @@ def action_execute(request_id: int) -> str:
         if request is None:
             logger.warning("execute: request %s is gone", request_id)
             return "missing"
+        if request.status == Status.APPROVED and request.not_before and request.not_before > timezone.now():
+            return "deferred"  # early delivery: never run before the allowed moment
         if request.status == Status.APPROVED:
             gate = closed_gate(request)
             if gate:
@@ -542,6 +554,8 @@ def action_execute(request_id: int) -> str:
     except Exception as exc:  # an executor bug must not leave the request stuck in executing
         if isinstance(exc, GateClosedError):
             return _gate_closed_during_execution(request_id, exc)
+        if isinstance(exc, DeferExecution):
+            return _defer(request_id, exc)
         logger.exception("execute: unexpected error in the %s executor for #%s", request.kind, request_id)
         return _execution_failed(
             request_id,
@@ -557,6 +571,40 @@ def action_execute(request_id: int) -> str:
         request.executed_at = timezone.now()
         _transition(request, Status.EXECUTED, data={"result": result}, fields=("result", "executed_at"))
     return Status.EXECUTED
+
+
+def _defer(request_id: int, exc: DeferExecution) -> str:
+    """A limit allows the action only later: back to approved, to run at ``not_before``."""
+    with transaction.atomic():
+        request = request_for_update(request_id)
+        if request.status != Status.EXECUTING:
+            return request.status
+        request.not_before = exc.not_before
+        _transition(
+            request,
+            Status.APPROVED,
+            comment=f"{exc} Deferred to {exc.not_before:%Y-%m-%d %H:%M:%S} UTC.",
+            data={"deferred": True, "not_before": exc.not_before.isoformat()},
+            fields=("not_before",),
+        )
+        _schedule_execution(request, eta=exc.not_before)
+    return "deferred"
+
+
+def requests_release_deferred(now: datetime | None = None) -> int:
+    """Enqueue deferred requests whose moment has come (those too far for a broker ETA)."""
+    now = now or timezone.now()
+    count = 0
+    for request_id in ActionRequest.objects.filter(status=Status.APPROVED, not_before__lte=now).values_list(
+        "pk", flat=True
+    ):
+        with transaction.atomic():
+            request = request_for_update(request_id)
+            if request.status != Status.APPROVED or not request.not_before or request.not_before > now:
+                continue
+            _schedule_execution(request)
+            count += 1
+    return count
 
 
 def _gate_closed_during_execution(request_id: int, exc: Exception) -> str:

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from approvals.errors import RetryableExecutionError
-from approvals.services import action_execute, delegations_fall_back, requests_escalate, requests_expire
+from approvals.services import (
+    action_execute,
+    delegations_fall_back,
+    requests_escalate,
+    requests_expire,
+    requests_release_deferred,
+)
 from mh1.queues import Queue
 from mh1.tenancy import tenant_task
 
@@ -31,4 +37,5 @@ def sweep(schema_name: str) -> dict[str, int]:
         "expired": requests_expire(),
         "delegations_ended": delegations_fall_back(),
         "escalated": requests_escalate(),
+        "released": requests_release_deferred(),
     }

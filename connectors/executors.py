@@ -22,6 +22,7 @@ from approvals.errors import FatalExecutionError, GateClosedError, RetryableExec
 from approvals.models import ActionRequest
 from connectors.locks import recipient_lock
 from connectors.models import CallLedger, CallStatus, System
+from connectors.sending import reserve_send
 from tenants.policy.selectors import tenant_kill_switch_on
 from tenants.services import global_kill_switch_on
 
@@ -45,7 +46,13 @@ def unsubscribe_url(email: str) -> str:
 
 
 def _begin_call(
-    request: ActionRequest, system: str, operation: str, call: dict[str, Any], *, reconcilable: bool = False
+    request: ActionRequest,
+    system: str,
+    operation: str,
+    call: dict[str, Any],
+    *,
+    reconcilable: bool = False,
+    before_call=None,
 ) -> CallLedger | dict:
     """Under the request's row lock: re-check the gates, then record the call before making it.
 
@@ -67,6 +74,8 @@ def _begin_call(
             defaults={"system": system, "operation": operation, "request": call},
         )
         if created:
+            if before_call is not None:
+                before_call()  # e.g. count the send; raising rolls the ledger row back too
             return ledger
         if ledger.status == CallStatus.SUCCEEDED:
             return {**(ledger.response or {}), "repeat": True}
@@ -101,7 +110,13 @@ def email_send(request: ActionRequest, payload: dict[str, Any]) -> dict[str, Any
 
 
 def _send(request: ActionRequest, payload: dict[str, Any], to: str) -> dict[str, Any]:
-    started = _begin_call(request, System.SMTP, "send", {"to": to, "subject": payload["subject"]})
+    started = _begin_call(
+        request,
+        System.SMTP,
+        "send",
+        {"to": to, "subject": payload["subject"]},
+        before_call=lambda: reserve_send(to),
+    )
     if isinstance(started, dict):
         return started
     link = unsubscribe_url(to)

@@ -143,3 +143,23 @@ class CallLedger(models.Model):
 
     def __str__(self) -> str:
         return f"{self.system}.{self.operation} {self.idempotency_key} ({self.status})"
+
+
+class SendCounter(models.Model):
+    """Emails sent in one window (month, day, hour, or one recipient domain's hour)."""
+
+    scope = models.CharField(max_length=16)
+    window_start = models.DateTimeField()
+    domain = models.CharField(max_length=253, blank=True)
+    count = models.PositiveIntegerField(default=0)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("scope", "window_start", "domain"), name="%(app_label)s_%(class)s_one_per_window"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.window_start:%Y-%m-%d %H:%M} {self.domain}: {self.count}"

@@ -17,6 +17,7 @@ from approvals.tests.factories import email_payload, propose_email, set_phase
 from connectors.models import CallLedger, Suppression
 from connectors.services import suppression_add
 from tenants.models import Tenant
+from tenants.policy.models import SendingPolicy
 from tenants.roles import Role
 
 ROUNDS = 30
@@ -28,6 +29,17 @@ def worker_tenant(transactional_db, make_user):
     approver = make_user(tenant, Role.AE, email="race-approver@worker.test")
     connection.set_tenant(tenant)
     set_phase("assisted")
+    # this test is about suppression; the sending limits have their own tests
+    SendingPolicy.objects.update_or_create(
+        pk=1,
+        defaults={
+            "monthly_limit": 100000,
+            "daily_limit": 10000,
+            "hourly_limit": 1000,
+            "per_domain_hourly_limit": 1000,
+            "min_delay_seconds": 0,
+        },
+    )
     return tenant, approver
 
 
