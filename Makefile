@@ -42,12 +42,14 @@ seed: migrate
 	@$(SERVICES) && DEBUG=1 $(BIN)/python manage.py seed_demo --port $(PORT)
 
 demo: venv
-	@$(SERVICES) && export DEBUG=1 MH1_PORT=$(PORT) && \
+	@$(SERVICES) && export DEBUG=1 MH1_PORT=$(PORT) \
+	  EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend EMAIL_HOST=127.0.0.1 EMAIL_PORT=2525 && \
 	$(BIN)/python manage.py migrate_console -v0 && \
 	$(BIN)/python manage.py seed_demo --port $(PORT) && \
 	echo && echo "  Platform admin:  http://localhost:$(PORT)/admin/" && \
 	echo "  Tenant admins:   http://acme.localhost:$(PORT)/admin/   http://globex.localhost:$(PORT)/admin/" && \
 	echo "  Health:          http://acme.localhost:$(PORT)/healthz   API docs: http://acme.localhost:$(PORT)/api/docs/" && \
+	echo "  Vendor sandbox:  http://127.0.0.1:8025/_sandbox (SMTP on 2525; mail to unsubscribe-* comes back unsubscribed)" && \
 	echo "  Ctrl-C stops web, worker and beat." && echo && \
 	exec $(BIN)/honcho -f Procfile start
 

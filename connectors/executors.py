@@ -38,11 +38,9 @@ def unsubscribe_token(email: str) -> str:
 
 
 def unsubscribe_url(email: str) -> str:
-    tenant = getattr(connection, "tenant", None)
-    host = tenant.get_primary_domain().domain if tenant and tenant.get_primary_domain() else "localhost"
-    scheme = "http" if settings.DEBUG else "https"
-    port = f":{settings.DEMO_PORT}" if settings.DEBUG and getattr(settings, "DEMO_PORT", "") else ""
-    return f"{scheme}://{host}{port}/u/{unsubscribe_token(email)}/"
+    from connectors.selectors import tenant_url
+
+    return tenant_url(f"/u/{unsubscribe_token(email)}/")
 
 
 def _begin_call(

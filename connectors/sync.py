@@ -129,3 +129,19 @@ def pull_instantly_block_list() -> int:
             if not cursor:
                 break
     return new
+
+
+def ensure_instantly_webhook() -> str:
+    """Subscribe this tenant's webhook endpoint at Instantly, unless it already is."""
+    from connectors.models import WebhookEndpoint
+    from connectors.selectors import tenant_url
+
+    endpoint = WebhookEndpoint.objects.filter(system=System.INSTANTLY, is_active=True).first()
+    if endpoint is None or not Credential.objects.filter(system=System.INSTANTLY).exists():
+        return "not configured"
+    target = tenant_url("/api/v1/webhooks/instantly/")
+    with clients.write_client(System.INSTANTLY) as writer:
+        if any(hook.get("target_hook_url") == target for hook in writer.list_webhooks()):
+            return "already subscribed"
+        writer.register_webhook(target, {"X-MH1-Webhook-Secret": endpoint.secret})
+    return f"subscribed {target}"

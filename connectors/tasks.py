@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from connectors.errors import ConnectorError, RetryableError
-from connectors.sync import pull_instantly_block_list, push_suppression
+from connectors.sync import ensure_instantly_webhook, pull_instantly_block_list, push_suppression
 from mh1.queues import Queue
 from mh1.tenancy import tenant_task
 
@@ -34,3 +34,15 @@ def sync_suppressions(schema_name: str) -> int:
 
         logging.getLogger(__name__).warning("suppression pull failed: %s", exc)
         return 0
+
+
+@tenant_task(name="connectors.ensure_webhooks", expires=120)
+def ensure_webhooks(schema_name: str) -> str:
+    """Scheduled: keep our webhook subscribed at the vendor (a vendor disables it after failures)."""
+    try:
+        return ensure_instantly_webhook()
+    except ConnectorError as exc:
+        import logging
+
+        logging.getLogger(__name__).warning("webhook subscription failed: %s", exc)
+        return f"failed: {exc}"

@@ -72,6 +72,7 @@ SHARED_APPS = [
     "auditlog",
     "axes",
     "solo",
+    "import_export",
     "rest_framework",
     # In public too: auditlog and deletes walk every relation of User, including the token.
     "rest_framework.authtoken",
@@ -202,6 +203,12 @@ X_FRAME_OPTIONS = "DENY"
 
 DEMO_PORT = os.environ.get("MH1_PORT", "")
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "MH1 Console <console@mh1.local>")
 
 # --- Celery ----------------------------------------------------------------------------------

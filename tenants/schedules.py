@@ -11,6 +11,11 @@ from django_tenants.utils import get_public_schema_name
 # name → (task, args, every N seconds). Each fans out to every active tenant.
 DEFAULT_SCHEDULE: dict[str, tuple[str, list, int]] = {
     "Tenant heartbeat": ("platform.dispatch_to_tenants", ["policy.heartbeat"], 60),
+    "Connectors: keep vendor webhooks subscribed": (
+        "platform.dispatch_to_tenants",
+        ["connectors.ensure_webhooks"],
+        30,
+    ),
     "Suppression: pull vendor block lists": (
         "platform.dispatch_to_tenants",
         ["connectors.sync_suppressions"],

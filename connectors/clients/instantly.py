@@ -191,3 +191,14 @@ class InstantlyWriteClient(InstantlyReadClient):
         if not value or any(char.isspace() for char in value) or "." not in value:
             raise VendorValidationError(self.system, f"{value!r} is neither an email address nor a domain")
         return self._json(self.http.request("POST", "/api/v2/block-lists-entries", json={"bl_value": value}))
+
+    def list_webhooks(self) -> list[dict[str, Any]]:
+        """The workspace's webhook subscriptions."""
+        return (self._json(self.http.request("GET", "/api/v2/webhooks")) or {}).get("items", [])
+
+    def register_webhook(
+        self, target_hook_url: str, headers: dict[str, str], event_type: str = "all_events"
+    ) -> dict:
+        """Subscribe our endpoint; Instantly does not sign webhooks, so a secret header is registered."""
+        body = {"target_hook_url": target_hook_url, "event_type": event_type, "headers": headers}
+        return self._json(self.http.request("POST", "/api/v2/webhooks", json=body))

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from connectors.sandbox.server import CONTROL_HELP, SandboxServer
+from connectors.sandbox.smtp import SandboxSMTP
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,10 +17,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     parser.add_argument("--port", type=int, default=8025, help="port (0: any free port)")
     parser.add_argument("--verbose", "-v", action="store_true", help="log every request to stderr")
+    parser.add_argument("--smtp-port", type=int, default=None, help="also accept mail over SMTP here")
     args = parser.parse_args(argv)
 
     server = SandboxServer(args.host, args.port, verbose=args.verbose)
     print(f"MH1 vendor sandbox listening on {server.url}", flush=True)
+    if args.smtp_port is not None:
+        smtp = SandboxSMTP(args.host, args.smtp_port, report=server.state.emit)
+        smtp.start()
+        print(
+            f"  SMTP on {args.host}:{args.smtp_port}: mail is reported back as Instantly events", flush=True
+        )
     for endpoint, meaning in CONTROL_HELP.items():
         print(f"  {endpoint:28} {meaning}", flush=True)
     try:

@@ -580,8 +580,14 @@ def _post_json(
         return None, "target_hook_url is not an http(s) URL"
     connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # *.localhost is loopback (RFC 6761) but Python's resolver does not know it: connect to
+    # 127.0.0.1 and keep the name in the Host header, so tenant hosts work in the demo.
+    connect_host = parts.hostname
+    if connect_host == "localhost" or connect_host.endswith(".localhost"):
+        connect_host = "127.0.0.1"
+        headers = {"Host": parts.netloc, **headers}
     try:
-        connection = connection_class(parts.hostname, parts.port, timeout=timeout)
+        connection = connection_class(connect_host, parts.port, timeout=timeout)
     except ValueError as exc:  # e.g. a bad port
         return None, f"ValueError: {exc}"
     try:

@@ -17,6 +17,7 @@ from tenants.services import access_grant, tenant_create
 # Development passwords only: printed below, never used outside `make demo`.
 DEMO_PASSWORD = "mh1-demo-pass"  # noqa: S105
 OPERATOR = ("operator@mh1.local", "Platform Operator")
+SANDBOX_URL = "http://127.0.0.1:8025"
 
 TENANTS = {
     "acme": {
@@ -96,6 +97,10 @@ class Command(BaseCommand):
                 rows.append((slug, url, email, role.label))
             self._policies(tenant, spec)
             self._approvals(tenant)
+            if slug == "acme":
+                # one sandbox is one vendor workspace: wiring two tenants to it would show each
+                # the other's events. Globex stays in shadow phase without connectors.
+                self._connectors(tenant)
         both = list(Tenant.objects.filter(slug__in=TENANTS))
         access_grant(
             acting_user=None,
@@ -122,6 +127,40 @@ class Command(BaseCommand):
         user.set_password(DEMO_PASSWORD)
         user.save()
         user.groups.add(Group.objects.get(name=Role.PLATFORM_OPERATOR.group_name))
+
+    def _connectors(self, tenant: Tenant) -> None:
+        """Point the tenant's connectors at the loopback sandbox (started by `make demo`), and
+        queue two emails to an address the sandbox reports as unsubscribing."""
+        from approvals.services import action_propose
+        from connectors.models import Credential, WebhookEndpoint
+
+        with tenant_context(tenant):
+            for system in ("hubspot", "gohighlevel", "instantly"):
+                Credential.objects.get_or_create(
+                    system=system,
+                    defaults={
+                        "base_url": SANDBOX_URL,
+                        "secret": {
+                            "token": "sandbox-demo-token",
+                            "extra": {"location_id": f"loc-{tenant.slug}"},
+                        },
+                        "timeout_seconds": 10,
+                    },
+                )
+            WebhookEndpoint.objects.get_or_create(system="instantly")
+            for index, subject in enumerate(("Quick question about Northwind", "Following up")):
+                action_propose(
+                    kind="email.send",
+                    payload={
+                        "to": "unsubscribe-demo@northwind.example",
+                        "to_name": "Una Subscriber",
+                        "subject": subject,
+                        "body": "Hi Una,\n\nWorth a short call next week?\n\nBest,\nAlex",
+                    },
+                    idempotency_key=f"demo-{tenant.slug}-unsub-{index}",
+                    skill_run="demo-campaign-copy",
+                    release_decision="human_review",
+                )
 
     def _approvals(self, tenant: Tenant) -> None:
         """Pending action requests for the AEs to decide (shadowed in a shadow-phase tenant)."""
