@@ -58,6 +58,18 @@ _EDIT_ROSTER = [
     "approvals.change_escalationpolicy",
 ]
 
+_VIEW_LEADS = ["campaigns.view_lead"]
+_EDIT_LEADS = [
+    "campaigns.view_lead",
+    "campaigns.add_lead",
+    "campaigns.change_lead",
+    *[
+        f"campaigns.{action}_{model}"
+        for action in ("view", "add", "change", "delete")
+        for model in ("lifecyclestage", "fieldmap")
+    ],
+]
+
 # "app_label.codename" per role. Later issues add their permissions here.
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.TENANT_ADMIN: frozenset(
@@ -68,6 +80,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         + _EDIT_ROSTER
         + _SCOPES_ALL
         + _READ_CONNECTORS
+        + _EDIT_LEADS
         + [
             "connectors.add_suppression",
             "connectors.view_credential",
@@ -92,6 +105,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         + _READ_QUEUE
         + _EDIT_ROSTER
         + _READ_CONNECTORS
+        + _EDIT_LEADS
         + ["connectors.add_suppression"]
         + ["approvals.approve_enrichment", "approvals.approve_campaign_change"]
     ),
@@ -103,9 +117,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             *_SCOPES_ALL,
             "connectors.view_suppression",
             "connectors.add_suppression",
+            *_VIEW_LEADS,
         ]
     ),
-    Role.VIEWER: frozenset(_VIEW_POLICY + _READ_OPS + _READ_QUEUE + _READ_CONNECTORS),
+    Role.VIEWER: frozenset(_VIEW_POLICY + _READ_OPS + _READ_QUEUE + _READ_CONNECTORS + _VIEW_LEADS),
     Role.PLATFORM_OPERATOR: frozenset(
         [
             "tenants.view_tenant",

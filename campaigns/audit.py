@@ -1,0 +1,8 @@
+"""Audit registration of the campaign models people edit."""
+
+from auditlog.registry import auditlog
+
+from campaigns.models import FieldMap, Lead, LifecycleStage
+
+for model in (Lead, LifecycleStage, FieldMap):
+    auditlog.register(model)

@@ -1,0 +1,168 @@
+"""Tenant schema: the canonical lead, the lifecycle taxonomy and the per-system field maps."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+
+class SourceSystem(models.TextChoices):
+    HUBSPOT = "hubspot", "HubSpot"
+    GOHIGHLEVEL = "gohighlevel", "GoHighLevel"
+    INSTANTLY = "instantly", "Instantly"
+    CLAY = "clay", "Clay"
+    CSV = "csv", "CSV import"
+    SYNTHETIC = "synthetic", "Synthetic"
+    MANUAL = "manual", "Manual"
+
+
+class LegalBasis(models.TextChoices):
+    """GDPR Art. 6(1) lawful bases for holding a person's data."""
+
+    CONSENT = "consent", "Consent"
+    LEGITIMATE_INTEREST = "legitimate_interest", "Legitimate interest"
+    CONTRACT = "contract", "Contract"
+    LEGAL_OBLIGATION = "legal_obligation", "Legal obligation"
+    VITAL_INTEREST = "vital_interest", "Vital interest"
+    PUBLIC_TASK = "public_task", "Public task"
+
+
+class IcpTier(models.TextChoices):
+    A = "A", "A"
+    B = "B", "B"
+    C = "C", "C"
+    D = "D", "D"
+
+
+class LifecycleStage(models.Model):
+    """One stage of this tenant's lead lifecycle, and the name its CRM uses for it."""
+
+    key = models.SlugField(max_length=40, unique=True, help_text="Our name, e.g. mql.")
+    label = models.CharField(max_length=80)
+    crm_value = models.CharField(
+        max_length=80,
+        blank=True,
+        help_text="The CRM's value for this stage (e.g. HubSpot's marketingqualifiedlead); "
+        "blank means the same as the key.",
+    )
+    order = models.PositiveSmallIntegerField(default=0)
+    is_terminal = models.BooleanField(default=False, help_text="Leads here are no longer prospected.")
+
+    class Meta:
+        ordering = ("order", "key")
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def remote_value(self) -> str:
+        return self.crm_value or self.key
+
+
+class Lead(models.Model):
+    """The canonical lead, whatever system it came from; unique by lower-cased email."""
+
+    email = models.EmailField(max_length=254, unique=True)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    company = models.CharField(max_length=200, blank=True)
+    company_domain = models.CharField(max_length=253, blank=True)
+    title = models.CharField(max_length=200, blank=True)
+    seniority = models.CharField(max_length=50, blank=True)
+    industry = models.CharField(max_length=100, blank=True)
+    company_size = models.PositiveIntegerField(null=True, blank=True, help_text="Employees.")
+    country = models.CharField(max_length=100, blank=True)
+    lifecycle_stage = models.CharField(
+        max_length=40, default="lead", help_text="A key of this tenant's lifecycle stages."
+    )
+    source_system = models.CharField(max_length=16, choices=SourceSystem.choices, default=SourceSystem.MANUAL)
+    source_id = models.CharField(max_length=200, blank=True, help_text="The record's id in its source.")
+    icp_score = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+    icp_tier = models.CharField(max_length=1, choices=IcpTier.choices, blank=True)
+    # Provenance (GDPR): where the data came from, when, and on what lawful basis we hold it.
+    data_source = models.CharField(max_length=100, blank=True, help_text="E.g. clay, event list.")
+    collected_at = models.DateTimeField(null=True, blank=True)
+    legal_basis = models.CharField(max_length=32, choices=LegalBasis.choices, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at", "id")
+        indexes = [
+            models.Index(fields=["lifecycle_stage"], name="campaigns_lead_stage_idx"),
+            models.Index(fields=["company_domain"], name="campaigns_lead_domain_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(email=Lower("email")), name="%(app_label)s_%(class)s_email_lower"
+            ),
+            models.CheckConstraint(
+                condition=Q(icp_score__isnull=True) | Q(icp_score__gte=0, icp_score__lte=100),
+                name="%(app_label)s_%(class)s_icp_score_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(icp_tier__in=["", *IcpTier.values]), name="%(app_label)s_%(class)s_icp_tier"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def clean(self) -> None:
+        self.email = (self.email or "").strip().lower()
+        self.company_domain = (self.company_domain or "").strip().lower()
+        if not LifecycleStage.objects.filter(key=self.lifecycle_stage).exists():
+            known = ", ".join(LifecycleStage.objects.values_list("key", flat=True)) or "none defined"
+            message = f"Unknown lifecycle stage “{self.lifecycle_stage}”; known stages: {known}."
+            raise ValidationError({"lifecycle_stage": message})
+
+
+class Direction(models.TextChoices):
+    BOTH = "both", "Both ways"
+    IN = "in", "In only (remote → lead)"
+    OUT = "out", "Out only (lead → remote)"
+
+
+class Transform(models.TextChoices):
+    NONE = "none", "None"
+    LOWER = "lower", "Lower case"
+    UPPER = "upper", "Upper case"
+    LIFECYCLE = "lifecycle", "Lifecycle stage ↔ the CRM's stage value"
+    TIER_TAG = "tier_tag", "ICP tier ↔ a tier_N tag (A → tier_1)"
+
+
+class FieldMap(models.Model):
+    """Which remote field of a system holds a canonical lead field, and how values convert."""
+
+    system = models.CharField(max_length=16, choices=SourceSystem.choices)
+    canonical_field = models.CharField(max_length=40, help_text="A field of the lead, e.g. first_name.")
+    remote_field = models.CharField(
+        max_length=100, help_text="Dots address nested objects, e.g. customField.title."
+    )
+    direction = models.CharField(max_length=4, choices=Direction.choices, default=Direction.BOTH)
+    transform = models.CharField(max_length=16, choices=Transform.choices, default=Transform.NONE)
+
+    class Meta:
+        ordering = ("system", "canonical_field")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "canonical_field"], name="%(app_label)s_%(class)s_unique_field"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.system}: {self.canonical_field} → {self.remote_field}"
+
+    def clean(self) -> None:
+        names = {f.name for f in Lead._meta.get_fields() if f.concrete and not f.primary_key}
+        if self.canonical_field not in names:
+            raise ValidationError({"canonical_field": f"The lead has no field “{self.canonical_field}”."})
