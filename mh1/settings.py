@@ -7,7 +7,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -272,5 +271,6 @@ LOGGING = {
     },
 }
 
-if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+# Processes that serve or act (wsgi, asgi, Celery worker and beat) refuse the development key
+# when DEBUG is off (mh1.guards); management commands such as makemigrations still run.
+USING_DEV_SECRET_KEY = SECRET_KEY == _DEV_SECRET_KEY

@@ -85,3 +85,29 @@ def test_check_deploy_is_clean_under_production_settings():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.django_db(databases=[])
+def test_serving_with_the_development_key_is_refused_when_debug_is_off():
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    env.update(DJANGO_SETTINGS_MODULE="mh1.settings", DEBUG="0")
+
+    served = subprocess.run(
+        [sys.executable, "-c", "import mh1.wsgi"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    checked = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert served.returncode != 0 and "SECRET_KEY must be set when DEBUG is off." in served.stderr
+    assert checked.returncode == 0, checked.stderr
