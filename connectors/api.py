@@ -20,7 +20,12 @@ from django.views.decorators.http import require_http_methods
 
 from connectors.executors import UNSUBSCRIBE_SALT
 from connectors.models import SuppressionReason, System, WebhookEndpoint
-from connectors.services import suppression_add, webhook_event_apply, webhook_event_record
+from connectors.services import (
+    hubspot_contact_email,
+    suppression_add,
+    webhook_event_apply,
+    webhook_event_record,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -108,3 +113,100 @@ def one_click_unsubscribe(request, token: str):
     else:
         suppression_add(email=email, reason=SuppressionReason.UNSUBSCRIBED, source=System.MH1)
     return render(request, "connectors/unsubscribe.html", {"email": email, "done": True})
+
+
+def _json_body(request) -> tuple[object | None, JsonResponse | None]:
+    if len(request.body) > MAX_BODY_BYTES:
+        return None, _error(413, f"Body larger than {MAX_BODY_BYTES} bytes.")
+    try:
+        return json.loads(request.body), None
+    except (ValueError, UnicodeDecodeError):
+        return None, _error(400, "Body is not valid JSON.")
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def hubspot_webhook(request):
+    """HubSpot CRM webhooks (signature v3; the body is a JSON array of events)."""
+    from connectors.signatures import hubspot_v3_valid
+
+    endpoint = WebhookEndpoint.objects.filter(system=System.HUBSPOT, is_active=True).first()
+    if endpoint is None or not hubspot_v3_valid(
+        secret=str(endpoint.secret),
+        method=request.method,
+        uri=request.build_absolute_uri(),
+        body=request.body,
+        timestamp=request.headers.get("X-HubSpot-Request-Timestamp", ""),
+        signature=request.headers.get("X-HubSpot-Signature-v3", ""),
+    ):
+        return _error(401, "Missing, wrong or expired X-HubSpot-Signature-v3.")
+    data, error = _json_body(request)
+    if error:
+        return error
+    if not isinstance(data, list) or not all(isinstance(e, dict) and "eventId" in e for e in data):
+        return _error(400, "Body must be a JSON array of events with an eventId.")
+    stored = duplicates = 0
+    for item in data:
+        opted_out = (
+            item.get("propertyName") == "hs_email_optout" and str(item.get("propertyValue")).lower() == "true"
+        )
+        event_type = "dnc" if opted_out else str(item.get("subscriptionType", "unknown"))
+        email = str(item.get("email") or "")
+        if opted_out and not email:
+            email = hubspot_contact_email(str(item.get("objectId", "")))
+        event, created = webhook_event_record(
+            system=System.HUBSPOT,
+            event_id=str(item["eventId"]),
+            event_type=event_type,
+            email=email,
+            payload=item,
+        )
+        if created:
+            stored += 1
+            webhook_event_apply(event)
+        else:
+            duplicates += 1
+    return JsonResponse({"status": "ok", "stored": stored, "duplicates": duplicates})
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def gohighlevel_webhook(request):
+    """GoHighLevel webhooks: Ed25519 signature, 5-minute timestamp window, one event per webhookId."""
+    from datetime import datetime
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from connectors.signatures import MAX_AGE_SECONDS, ghl_ed25519_valid
+
+    if not settings.GHL_WEBHOOK_PUBLIC_KEY or not ghl_ed25519_valid(
+        public_key_pem=settings.GHL_WEBHOOK_PUBLIC_KEY,
+        body=request.body,
+        signature=request.headers.get("x-ghl-signature", ""),
+    ):
+        return _error(401, "Missing or wrong x-ghl-signature.")
+    data, error = _json_body(request)
+    if error:
+        return error
+    if not isinstance(data, dict) or not data.get("webhookId") or not data.get("type"):
+        return _error(400, "Body must be a JSON object with type and webhookId.")
+    try:
+        sent = datetime.fromisoformat(str(data.get("timestamp", "")).replace("Z", "+00:00"))
+    except ValueError:
+        return _error(400, "timestamp must be an ISO 8601 time.")
+    if abs((timezone.now() - sent).total_seconds()) > MAX_AGE_SECONDS:
+        return _error(401, "timestamp outside the 5-minute window: refused as a replay.")
+    dnd = data.get("type") == "ContactDndUpdate" and (
+        data.get("dnd") is True or (data.get("dndSettings") or {}).get("Email", {}).get("status") == "active"
+    )
+    event, created = webhook_event_record(
+        system=System.GOHIGHLEVEL,
+        event_id=str(data["webhookId"]),
+        event_type="dnc" if dnd else str(data["type"]),
+        email=str(data.get("email") or ""),
+        payload=data,
+    )
+    if not created:
+        return JsonResponse({"status": "duplicate", "id": event.pk})
+    return JsonResponse({"status": "stored", "id": event.pk, "outcome": webhook_event_apply(event)})

@@ -117,6 +117,7 @@ SUPPRESSING_EVENTS = {
     "email_bounced": SuppressionReason.BOUNCED,
     "spam_complaint": SuppressionReason.COMPLAINED,
     "one_click_unsubscribe": SuppressionReason.UNSUBSCRIBED,
+    "dnc": SuppressionReason.DNC,
 }
 
 
@@ -130,6 +131,22 @@ def webhook_event_apply(event: WebhookEvent) -> str:
         outcome = "stored"
     WebhookEvent.objects.filter(pk=event.pk).update(outcome=outcome[:200])
     return outcome
+
+
+def hubspot_contact_email(object_id: str) -> str:
+    """HubSpot's events name the contact by id only: read its email (empty if it cannot be read)."""
+    from connectors import clients
+    from connectors.errors import ConnectorError
+
+    if not object_id:
+        return ""
+    try:
+        with clients.read_client("hubspot") as reader:
+            contact = reader.get_contact(object_id)
+    except ConnectorError as exc:
+        logger.warning("HubSpot contact %s could not be read: %s", object_id, exc)
+        return ""
+    return str(((contact or {}).get("properties") or {}).get("email") or "")
 
 
 def is_suppressed(email: str) -> bool:

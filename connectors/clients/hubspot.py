@@ -40,6 +40,16 @@ class HubSpotReadClient(VendorClient):
 
     http_class = HubSpotHTTP
 
+    def get_contact(self, contact_id: str, properties: list[str] | None = None) -> dict[str, Any] | None:
+        """GET /crm/v3/objects/contacts/{id}; None when it does not exist."""
+        response = self.http.request(
+            "GET",
+            f"{CONTACTS}/{_segment(contact_id)}",
+            params=_properties_param(properties or ["email"]),
+            ok_statuses=(404,),
+        )
+        return None if response.status_code == 404 else self._json(response)
+
     def get_contact_by_email(self, email: str, properties: list[str] | None = None) -> dict[str, Any] | None:
         response = self.http.request(
             "GET",
