@@ -58,6 +58,18 @@ class CredentialAdmin(admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("system", "base_url", "timeout_seconds", "rotated_at", "last_test_at")
     readonly_fields = ("rotated_at", "last_test_at", "last_test_result")
+    actions = ("test_connection",)
+
+    @admin.action(description="Test connection (what these credentials can do)")
+    def test_connection(self, request, queryset):
+        from connectors.probe import connection_test
+
+        for credential in queryset:
+            result = connection_test(credential.system)
+            failed = {k: v for k, v in result.items() if v != "ok"}
+            level = messages.ERROR if failed else messages.SUCCESS
+            summary = "; ".join(f"{k}: {v}" for k, v in result.items())
+            self.message_user(request, f"{credential.get_system_display()}: {summary}", level)
 
     def get_fields(self, request, obj=None):
         return ("system", "base_url", "timeout_seconds", "new_secret", *self.readonly_fields)

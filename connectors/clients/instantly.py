@@ -155,6 +155,10 @@ class InstantlyReadClient(VendorClient):
         params = _page_params(limit, starting_after, search=search)
         return self._json(self.http.request("GET", "/api/v2/block-lists-entries", params=params))
 
+    def list_webhooks(self) -> list[dict[str, Any]]:
+        """The workspace's webhook subscriptions."""
+        return (self._json(self.http.request("GET", "/api/v2/webhooks")) or {}).get("items", [])
+
 
 class InstantlyWriteClient(InstantlyReadClient):
     """Adds leads, starts and pauses campaigns, blocks addresses. For executors only."""
@@ -191,10 +195,6 @@ class InstantlyWriteClient(InstantlyReadClient):
         if not value or any(char.isspace() for char in value) or "." not in value:
             raise VendorValidationError(self.system, f"{value!r} is neither an email address nor a domain")
         return self._json(self.http.request("POST", "/api/v2/block-lists-entries", json={"bl_value": value}))
-
-    def list_webhooks(self) -> list[dict[str, Any]]:
-        """The workspace's webhook subscriptions."""
-        return (self._json(self.http.request("GET", "/api/v2/webhooks")) or {}).get("items", [])
 
     def register_webhook(
         self, target_hook_url: str, headers: dict[str, str], event_type: str = "all_events"

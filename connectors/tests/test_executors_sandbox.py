@@ -172,3 +172,31 @@ def test_instantly_block_list_is_pulled_and_cancels_open_sends(tenant_ready, san
     assert Suppression.objects.filter(domain="whole-domain.example").exists()
     pending.refresh_from_db()
     assert pending.status == Status.CANCELLED
+
+
+def test_connection_test_names_the_scope_the_token_lacks(tenant_ready, sandbox, alpha, make_user, client_for):
+    from connectors.probe import connection_test
+
+    assert set(connection_test("instantly").values()) == {"ok"}
+
+    Credential.objects.filter(system="instantly").update(secret={"token": "tok-noscope-blocklists"})
+    result = connection_test("instantly")
+
+    assert result["campaigns:read"] == "ok"
+    assert (
+        result["block_list_entries:read"].startswith("failed:") and "403" in result["block_list_entries:read"]
+    )
+    assert Credential.objects.get(system="instantly").last_test_result == result
+
+    # the admin action reports it, and never shows the token
+    admin = make_user(alpha, Role.TENANT_ADMIN)
+    connection.set_tenant(alpha)
+    credential = Credential.objects.get(system="instantly")
+    page = client_for(alpha, admin).post(
+        "/admin/connectors/credential/",
+        {"action": "test_connection", "_selected_action": [credential.pk]},
+        follow=True,
+    )
+    connection.set_tenant(alpha)
+    body = page.content.decode()
+    assert "block_list_entries:read: failed" in body and "tok-noscope-blocklists" not in body
