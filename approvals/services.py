@@ -132,7 +132,16 @@ def _schedule_execution(request: ActionRequest, eta: datetime | None = None) -> 
     if eta is not None and eta - timezone.now() > MAX_ETA:
         return  # requests_release_deferred() enqueues it when it is due
     options = {"eta": eta} if eta is not None else {}
-    transaction.on_commit(lambda: execute_action.apply_async(args=(schema_name, request_id), **options))
+
+    def enqueue() -> None:
+        try:
+            execute_action.apply_async(args=(schema_name, request_id), **options)
+        except Exception:
+            # The decision is committed; the broker is not reachable. requests_redispatch_stale()
+            # enqueues it again from the sweep, so log rather than fail the approver's request.
+            logger.exception("could not enqueue execution of #%s in %s", request_id, schema_name)
+
+    transaction.on_commit(enqueue)
 
 
 def can_decide(user: User, request: ActionRequest) -> bool:
@@ -602,6 +611,33 @@ def requests_release_deferred(now: datetime | None = None) -> int:
             request = request_for_update(request_id)
             if request.status != Status.APPROVED or not request.not_before or request.not_before > now:
                 continue
+            _schedule_execution(request)
+            count += 1
+    return count
+
+
+# An approved request not executed after this long lost its task (broker down at approval, a
+# message lost): the sweep enqueues it again. Execution is idempotent, so a duplicate is harmless.
+STALE_APPROVED = timedelta(minutes=5)
+# An executing request untouched this long lost its worker beyond the broker's redelivery.
+STALE_EXECUTING = timedelta(minutes=15)
+
+
+def requests_redispatch_stale(now: datetime | None = None) -> int:
+    """Enqueue again the approved and executing requests whose task was lost."""
+    now = now or timezone.now()
+    stale = ActionRequest.objects.filter(
+        Q(status=Status.APPROVED, not_before__isnull=True, updated_at__lte=now - STALE_APPROVED)
+        | Q(status=Status.EXECUTING, updated_at__lte=now - STALE_EXECUTING)
+    ).values_list("pk", flat=True)
+    count = 0
+    for request_id in stale:
+        with transaction.atomic():
+            request = request_for_update(request_id)
+            if request.status not in (Status.APPROVED, Status.EXECUTING):
+                continue
+            _event(request, "redispatched", comment="Its execution task was lost; enqueued again.")
+            ActionRequest.objects.filter(pk=request.pk).update(updated_at=now)
             _schedule_execution(request)
             count += 1
     return count

@@ -8,6 +8,7 @@ from approvals.services import (
     delegations_fall_back,
     requests_escalate,
     requests_expire,
+    requests_redispatch_stale,
     requests_release_deferred,
 )
 from mh1.queues import Queue
@@ -38,4 +39,5 @@ def sweep(schema_name: str) -> dict[str, int]:
         "delegations_ended": delegations_fall_back(),
         "escalated": requests_escalate(),
         "released": requests_release_deferred(),
+        "redispatched": requests_redispatch_stale(),
     }

@@ -508,3 +508,29 @@ def test_unexpected_executor_error_is_retried_then_fails_never_stuck(people):
 
     request.refresh_from_db()
     assert request.error == "Unexpected error: KeyError: 'bug'"
+
+
+def test_broker_down_at_approval_does_not_fail_the_approver_and_the_sweep_redispatches(
+    people, django_capture_on_commit_callbacks
+):
+    from approvals.services import requests_redispatch_stale
+    from approvals.tasks import execute_action
+
+    request = propose_email()
+    with (
+        mock.patch.object(execute_action, "apply_async", side_effect=ConnectionError("redis down")) as down,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        action_approve(request_id=request.pk, acting_user=people["ae"])  # no exception for the AE
+    assert down.call_count == 1 and _status(request) == Status.APPROVED
+
+    with mock.patch.object(execute_action, "apply_async") as enqueue:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert requests_redispatch_stale() == 0  # too recent to call lost
+        with (
+            time_machine.travel(timezone.now() + timedelta(minutes=6)),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            assert requests_redispatch_stale() == 1
+    enqueue.assert_called_once()
+    assert request.events.filter(verb="redispatched").exists()
