@@ -534,3 +534,25 @@ def test_broker_down_at_approval_does_not_fail_the_approver_and_the_sweep_redisp
             assert requests_redispatch_stale() == 1
     enqueue.assert_called_once()
     assert request.events.filter(verb="redispatched").exists()
+
+
+def test_every_transition_is_in_the_audit_log_with_its_actor(people):
+    from auditlog.context import set_actor
+    from auditlog.models import LogEntry
+
+    request = propose_email()
+    with set_actor(people["ae"], remote_addr="198.51.100.7"):  # as the admin and the API set it
+        action_approve(request_id=request.pk, acting_user=people["ae"])
+    action_execute(request.pk)  # a worker: no person
+
+    updates = LogEntry.objects.get_for_object(request).filter(action=LogEntry.Action.UPDATE).order_by("pk")
+    assert [entry.changes_dict["status"] for entry in updates] == [
+        ["pending", "approved"],
+        ["approved", "executing"],
+        ["executing", "executed"],
+    ]
+    assert [(entry.actor, entry.remote_addr) for entry in updates] == [
+        (people["ae"], "198.51.100.7"),
+        (None, None),
+        (None, None),
+    ]
