@@ -525,6 +525,8 @@ def closed_gate(request: ActionRequest) -> str | None:
         return f"The tenant kill switch is on: {rollout.kill_switch_reason}"
     if rollout.phase == RolloutPhase.SHADOW:
         return "The tenant is in shadow phase: nothing external runs."
+    if rollout.safe_mode:
+        return "Safe mode is on: nothing external is sent (what would have been sent is recorded)."
     if request.execution_mode != ExecutionMode.EXECUTE:
         return f"Execution mode is {request.execution_mode}: this action is not to be executed."
     approvers = list(Approval.objects.filter(request=request).select_related("approver"))
@@ -558,7 +560,13 @@ def action_execute(request_id: int) -> str:
             gate = closed_gate(request)
             if gate:
                 request.cancel_reason = gate[:500]
-                _transition(request, Status.CANCELLED, comment=gate, fields=("cancel_reason",))
+                _transition(
+                    request,
+                    Status.CANCELLED,
+                    comment=gate,
+                    data={"would_execute": {"kind": request.kind, "payload": request.payload}},
+                    fields=("cancel_reason",),
+                )
                 return request.status
             attempts = request.attempts + 1  # what F() below writes: the row is locked
             request.attempts = F("attempts") + 1

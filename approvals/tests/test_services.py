@@ -556,3 +556,18 @@ def test_every_transition_is_in_the_audit_log_with_its_actor(people):
         (None, None),
         (None, None),
     ]
+
+
+def test_safe_mode_records_what_would_have_been_sent_and_sends_nothing(people, spy_executor):
+    from tenants.policy.models import RolloutSettings
+
+    request = propose_email()
+    action_approve(request_id=request.pk, acting_user=people["ae"])
+    RolloutSettings.objects.update(safe_mode=True)
+
+    assert action_execute(request.pk) == Status.CANCELLED
+
+    spy_executor.assert_not_called()
+    cancelled = request.events.get(verb="cancelled")
+    assert cancelled.comment.startswith("Safe mode is on")
+    assert cancelled.data["would_execute"]["payload"]["subject"] == "Quick idea"

@@ -25,7 +25,7 @@ class PolicyAdmin(SingletonModelAdmin):
 
 @admin.register(RolloutSettings, site=tenant_site)
 class RolloutSettingsAdmin(PolicyAdmin):
-    fields = ("phase", "kill_switch", "kill_switch_reason", "updated_at")
+    fields = ("phase", "kill_switch", "kill_switch_reason", "safe_mode", "updated_at")
     radio_fields = {"phase": admin.VERTICAL}
 
 

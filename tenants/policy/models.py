@@ -27,6 +27,10 @@ class RolloutSettings(SingletonModel):
         default=False, help_text="When on, no external action of this tenant executes."
     )
     kill_switch_reason = models.CharField(max_length=500, blank=True)
+    safe_mode = models.BooleanField(
+        default=False,
+        help_text="When on, approved actions record what they would have sent and send nothing.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

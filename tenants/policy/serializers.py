@@ -27,7 +27,7 @@ class PolicySerializer(serializers.ModelSerializer):
 class RolloutSettingsSerializer(PolicySerializer):
     class Meta:
         model = RolloutSettings
-        fields = ("phase", "kill_switch", "kill_switch_reason", "updated_at")
+        fields = ("phase", "kill_switch", "kill_switch_reason", "safe_mode", "updated_at")
         read_only_fields = ("updated_at",)
 
 
