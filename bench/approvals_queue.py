@@ -20,22 +20,16 @@ and at the end unless --keep.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mh1.settings")
-# DEBUG is switched off for the measurement; the settings refuse the dev key without DEBUG.
-os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789abcdef")
+from _common import ae_user as _ae_user
+from _common import bench_tenant as _bench_tenant
+from _common import setup_django
 
-import django
-
-django.setup()
+setup_django()
 
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.models import User  # noqa: E402
@@ -48,9 +42,7 @@ from django_tenants.utils import tenant_context  # noqa: E402
 
 from approvals.models import ActionRequest, Impact, Status  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
-from tenants.policy.models import RolloutPhase, RolloutSettings  # noqa: E402
 from tenants.roles import Role  # noqa: E402
-from tenants.services import access_grant, tenant_create  # noqa: E402
 
 SLUG = "benchq"
 HOST = f"{SLUG}.localhost"
@@ -64,29 +56,12 @@ TARGET_RATIO, TARGET_P95_MS = 1.3, 150.0
 IMPACTS = [Impact.LOW] * 40 + [Impact.MEDIUM] * 40 + [Impact.HIGH] * 15 + [Impact.CRITICAL] * 5
 
 
-def bench_tenant() -> Tenant:
-    connection.set_schema_to_public()
-    tenant = Tenant.objects.filter(slug=SLUG).first()
-    if tenant is None:
-        tenant = tenant_create(
-            acting_user=None,
-            name="Bench queue",
-            slug=SLUG,
-            admin_email=f"admin@{SLUG}.example",
-            admin_password="bench-password",  # noqa: S106
-        ).tenant
-    with tenant_context(tenant):
-        rollout = RolloutSettings.get_solo()
-        if rollout.phase != RolloutPhase.ASSISTED:
-            rollout.phase = RolloutPhase.ASSISTED
-            rollout.save()
-    return tenant
+def bench_tenant():
+    return _bench_tenant(SLUG, "Bench queue", assisted=True)
 
 
-def ae_user(tenant: Tenant) -> User:
-    access_grant(acting_user=None, email=AE_EMAIL, tenants=[tenant], role=Role.AE)
-    with tenant_context(tenant):
-        return User.objects.get(username=AE_EMAIL)
+def ae_user(tenant):
+    return _ae_user(tenant, AE_EMAIL)
 
 
 def delete_seeded(tenant: Tenant) -> int:

@@ -39,14 +39,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mh1.settings")
-# The worker gets this environment too; the settings refuse the dev key when DEBUG is off.
-os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789abcdef")
 
-import django  # noqa: E402
+from _common import ae_user as _ae_user  # noqa: E402
+from _common import bench_tenant as _bench_tenant  # noqa: E402
+from _common import setup_django  # noqa: E402
 
-django.setup()
+setup_django()
 
 import redis  # noqa: E402
 from django.conf import settings  # noqa: E402
@@ -63,9 +61,6 @@ from approvals.tasks import execute_action  # noqa: E402
 from bench.noop_task import COUNTER  # noqa: E402
 from mh1.celery import app  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
-from tenants.policy.models import RolloutPhase, RolloutSettings  # noqa: E402
-from tenants.roles import Role  # noqa: E402
-from tenants.services import access_grant, tenant_create  # noqa: E402
 
 SLUG = "benchq"
 AE_EMAIL = "ae@benchq.example"
@@ -77,30 +72,12 @@ QUEUES = ("default", "effects")
 # --- set-up -----------------------------------------------------------------------------------
 
 
-def bench_tenant() -> Tenant:
-    connection.set_schema_to_public()
-    tenant = Tenant.objects.filter(slug=SLUG).first()
-    if tenant is None:
-        tenant = tenant_create(
-            acting_user=None,
-            name="Bench queue",
-            slug=SLUG,
-            admin_email=f"admin@{SLUG}.example",
-            admin_password="bench-password",  # noqa: S106
-        ).tenant
-    with tenant_context(tenant):
-        rollout = RolloutSettings.get_solo()
-        if rollout.phase != RolloutPhase.ASSISTED or rollout.kill_switch:
-            rollout.phase = RolloutPhase.ASSISTED
-            rollout.kill_switch = False
-            rollout.save()
-    return tenant
+def bench_tenant():
+    return _bench_tenant(SLUG, "Bench queue", assisted=True)
 
 
-def ae_user(tenant: Tenant) -> User:
-    access_grant(acting_user=None, email=AE_EMAIL, tenants=[tenant], role=Role.AE)
-    with tenant_context(tenant):
-        return User.objects.get(username=AE_EMAIL)
+def ae_user(tenant):
+    return _ae_user(tenant, AE_EMAIL)
 
 
 def remove_bench_rows(tenant: Tenant) -> int:

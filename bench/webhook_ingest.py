@@ -45,18 +45,14 @@ import sys
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mh1.settings")
-# DEBUG is switched off for the measurement; the settings refuse the dev key without DEBUG.
-os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789abcdef")
-# ... and refuse to encrypt the endpoint's secret without FIELD_ENCRYPTION_KEYS (a bench-only key).
+# With DEBUG off, the endpoint's secret cannot be encrypted without FIELD_ENCRYPTION_KEYS: a bench-only key.
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "YmVuY2gtb25seS1mZXJuZXQta2V5LTAxMjM0NTY3ODk=")
 
-import django
+from _common import bench_tenant as _bench_tenant
+from _common import setup_django
 
-django.setup()
+setup_django()
 
 import psycopg  # noqa: E402
 from django.conf import settings  # noqa: E402
@@ -69,7 +65,6 @@ from django_tenants.utils import tenant_context  # noqa: E402
 from connectors.api import SECRET_HEADER  # noqa: E402
 from connectors.models import System, WebhookEndpoint, WebhookEvent  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
-from tenants.services import tenant_create  # noqa: E402
 
 SLUG = "benchw"
 HOST = f"{SLUG}.localhost"
@@ -82,18 +77,8 @@ TARGET_RATIO = 0.30
 EVENT_TYPES = ["email_opened"] * 45 + ["email_sent"] * 40 + ["reply_received"] * 10 + ["link_clicked"] * 5
 
 
-def bench_tenant() -> Tenant:
-    connection.set_schema_to_public()
-    tenant = Tenant.objects.filter(slug=SLUG).first()
-    if tenant is None:
-        tenant = tenant_create(
-            acting_user=None,
-            name="Bench webhooks",
-            slug=SLUG,
-            admin_email=f"admin@{SLUG}.example",
-            admin_password="bench-password",  # noqa: S106
-        ).tenant
-    return tenant
+def bench_tenant():
+    return _bench_tenant(SLUG, "Bench webhooks", assisted=False)
 
 
 def endpoint_secret(tenant: Tenant) -> str:

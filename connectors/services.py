@@ -15,7 +15,7 @@ from approvals.models import ActionRequest, Status
 from approvals.services import action_cancel
 from connectors.locks import recipient_lock_in_transaction
 from connectors.models import Suppression, SuppressionReason, WebhookEvent
-from connectors.selectors import domain_of, suppression_for
+from connectors.selectors import suppression_for
 
 logger = logging.getLogger(__name__)
 
@@ -147,10 +147,3 @@ def hubspot_contact_email(object_id: str) -> str:
         logger.warning("HubSpot contact %s could not be read: %s", object_id, exc)
         return ""
     return str(((contact or {}).get("properties") or {}).get("email") or "")
-
-
-def is_suppressed(email: str) -> bool:
-    return suppression_for(email) is not None
-
-
-__all__ = ["domain_of", "is_suppressed", "suppression_add", "suppression_gate", "webhook_event_record"]
