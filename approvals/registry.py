@@ -173,6 +173,8 @@ register(
         scope=Scope.ENRICHMENT,
         risk_class="low",
         target_field="email",
+        # it processes a person's data and costs money: a suppressed (e.g. erased) person is not looked up
+        contacts_person=True,
         schema={
             "type": "object",
             "required": ["provider", "email"],
@@ -180,6 +182,10 @@ register(
             "properties": {
                 "provider": {"enum": ["clay"]},
                 "email": EMAIL,
+                "first_name": {"type": "string", "maxLength": 100},
+                "last_name": {"type": "string", "maxLength": 100},
+                "company": {"type": "string", "maxLength": 200},
+                "linkedin_url": {"type": "string", "maxLength": 500, "pattern": "^https://"},
                 "fields": {"type": "array", "items": {"type": "string"}, "maxItems": 50},
                 "budget_usd": {"type": "number", "minimum": 0, "maximum": 10000},
             },

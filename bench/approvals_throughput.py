@@ -92,7 +92,7 @@ def propose(tenant: Tenant, prefix: str, count: int) -> list[int]:
     with tenant_context(tenant):
         for n in range(count):
             request = action_propose(
-                # enrichment.lookup has no connector executor yet: it runs on the `log` executor,
+                # the bench worker runs enrichment.lookup on the `log` executor (bench/noop_task.py),
                 # which is what the throughput target is defined with
                 kind="enrichment.lookup",
                 payload={"provider": "clay", "email": f"lead{n}@prospect{n % 97}.example"},

@@ -1,4 +1,5 @@
-"""Connector admin: write-only credentials, the suppression list, inbound events, the call ledger."""
+"""Connector admin: write-only credentials, the suppression list, inbound events, the call ledger,
+enrichments and Clay sources."""
 
 from __future__ import annotations
 
@@ -7,11 +8,17 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
+from connectors.clients.clay import WEBHOOK_SUBMISSIONS_MAX
 from connectors.models import (
     CallLedger,
+    ClaySource,
     Credential,
+    Enrichment,
     Suppression,
     SuppressionReason,
     WebhookEndpoint,
@@ -155,3 +162,51 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         if not obj.pk:
             return "Save first: a secret is generated."
         return json.dumps({"headers": {"X-MH1-Webhook-Secret": obj.secret}})
+
+
+@admin.register(Enrichment, site=tenant_site)
+class EnrichmentAdmin(ReadOnlyAdmin):
+    list_display = ("submitted_at", "provider", "email", "status", "received_at", "request_link")
+    list_filter = ("provider", "status")
+    search_fields = ("=email", "=ref")
+    date_hierarchy = "submitted_at"
+    list_select_related = ("request",)
+    fields = (
+        "ref",
+        "provider",
+        "email",
+        "request_link",
+        "requested_fields",
+        "status",
+        "submitted_at",
+        "received_at",
+        "applied_changes",
+        "result",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="action request")
+    def request_link(self, obj: Enrichment):
+        if obj.request_id is None:
+            return "—"
+        url = reverse(
+            "admin:approvals_actionrequest_change", args=[obj.request_id], current_app=tenant_site.name
+        )
+        return format_html('<a href="{}">#{}</a>', url, obj.request_id)
+
+    @admin.display(description="lead changes (before → after)")
+    def applied_changes(self, obj: Enrichment):
+        if not obj.applied:
+            return "—"
+        return format_html_join(
+            mark_safe("<br>"), "{}: {} → {}", ((k, v[0] or "∅", v[1]) for k, v in obj.applied.items())
+        )
+
+
+@admin.register(ClaySource, site=tenant_site)
+class ClaySourceAdmin(ReadOnlyAdmin):
+    list_display = ("label", "submissions", "remaining", "first_used_at", "last_used_at")
+
+    @admin.display(description="remaining")
+    def remaining(self, obj: ClaySource) -> int:
+        return max(0, WEBHOOK_SUBMISSIONS_MAX - obj.submissions)

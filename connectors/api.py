@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from typing import NamedTuple
 
 from django.core import signing
 from django.db import connection
@@ -54,33 +55,55 @@ def _error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"detail": message}, status=status)
 
 
+class InstantlyEvent(NamedTuple):
+    """One Instantly event as it is stored (before webhook_event_record's truncation)."""
+
+    event_type: str
+    event_id: str
+    email: str
+    payload: dict
+
+
+def instantly_event(body: bytes) -> tuple[InstantlyEvent | None, str]:
+    """Read an Instantly webhook body: the event, or None and why it is refused (answered 400).
+
+    Shared by the view below and the lean accept path (connectors.ingest), so both derive the
+    same event id and give the same messages.
+    """
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None, "Body is not valid JSON."
+    if not isinstance(data, dict):
+        return None, "Body must be a JSON object."
+    event_type = data.get("event_type")
+    if event_type not in INSTANTLY_EVENTS:
+        return None, f"Unknown event_type {event_type!r}."
+    email = str(data.get("lead_email") or data.get("email") or "")
+    # Instantly sends no idempotency key: the event type with its email id (or lead and time).
+    ref = data.get("email_id") or f"{email}|{data.get('timestamp', '')}|{data.get('campaign_id', '')}"
+    return InstantlyEvent(event_type, f"{event_type}:{ref}", email, data), ""
+
+
 @csrf_exempt
 @require_http_methods(["POST"])
 def instantly_webhook(request):
+    """Instantly webhooks; the reference for connectors.ingest, which answers them in production."""
     endpoint = WebhookEndpoint.objects.filter(system=System.INSTANTLY, is_active=True).first()
     given = request.headers.get(SECRET_HEADER, "")
     if endpoint is None or not hmac.compare_digest(given.encode(), str(endpoint.secret).encode()):
         return _error(401, f"Missing or wrong {SECRET_HEADER} header.")
     if int(request.headers.get("Content-Length") or 0) > MAX_BODY_BYTES or len(request.body) > MAX_BODY_BYTES:
         return _error(413, f"Body larger than {MAX_BODY_BYTES} bytes.")
-    try:
-        data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "Body is not valid JSON.")
-    if not isinstance(data, dict):
-        return _error(400, "Body must be a JSON object.")
-    event_type = data.get("event_type")
-    if event_type not in INSTANTLY_EVENTS:
-        return _error(400, f"Unknown event_type {event_type!r}.")
-    email = str(data.get("lead_email") or data.get("email") or "")
-    # Instantly sends no idempotency key: the event type with its email id (or lead and time).
-    ref = data.get("email_id") or f"{email}|{data.get('timestamp', '')}|{data.get('campaign_id', '')}"
+    parsed, refusal = instantly_event(request.body)
+    if parsed is None:
+        return _error(400, refusal)
     event, created = webhook_event_record(
         system=System.INSTANTLY,
-        event_id=f"{event_type}:{ref}",
-        event_type=event_type,
-        email=email,
-        payload=data,
+        event_id=parsed.event_id,
+        event_type=parsed.event_type,
+        email=parsed.email,
+        payload=parsed.payload,
     )
     if not created:
         return JsonResponse({"status": "duplicate", "id": event.pk})
@@ -210,3 +233,37 @@ def gohighlevel_webhook(request):
     if not created:
         return JsonResponse({"status": "duplicate", "id": event.pk})
     return JsonResponse({"status": "stored", "id": event.pk, "outcome": webhook_event_apply(event)})
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def clay_results(request):
+    """Clay's HTTP API column posts a row's enrichment results here (Clay signs nothing: the
+    tenant's secret travels in the column's ``X-MH1-Webhook-Secret`` header). One result per
+    ``mh1_ref``; a repeat is acknowledged and ignored."""
+    from connectors.clay import enrichment_result_apply, result_ref
+
+    endpoint = WebhookEndpoint.objects.filter(system=System.CLAY, is_active=True).first()
+    given = request.headers.get(SECRET_HEADER, "")
+    if endpoint is None or not hmac.compare_digest(given.encode(), str(endpoint.secret).encode()):
+        return _error(401, f"Missing or wrong {SECRET_HEADER} header.")
+    data, error = _json_body(request)
+    if error:
+        return error
+    if not isinstance(data, dict):
+        return _error(400, "Body must be a JSON object: one row's results.")
+    try:
+        ref = result_ref(data)
+    except ValueError as exc:
+        return _error(400, str(exc))
+    email = data.get("email") if isinstance(data.get("email"), str) else ""
+    event, created = webhook_event_record(
+        system=System.CLAY,
+        event_id=f"result:{ref}",
+        event_type="enrichment_result",
+        email=email if "@" in email and len(email) <= 254 else "",
+        payload=data,
+    )
+    if not created:
+        return JsonResponse({"status": "duplicate", "id": event.pk})
+    return JsonResponse({"status": "stored", "id": event.pk, "outcome": enrichment_result_apply(event)})

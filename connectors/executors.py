@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -143,12 +144,20 @@ def _send(request: ActionRequest, payload: dict[str, Any], to: str) -> dict[str,
 
 
 def _vendor_call(
-    request: ActionRequest, system: str, operation: str, call: dict[str, Any], run, reconcile=None
+    request: ActionRequest,
+    system: str,
+    operation: str,
+    call: dict[str, Any],
+    run,
+    reconcile=None,
+    before_call=None,
 ):
     """Ledger, then the call; an unknown outcome is reconciled by reading the remote state."""
     from connectors.errors import ConnectorError, OutcomeUnknownError
 
-    started = _begin_call(request, system, operation, call, reconcilable=reconcile is not None)
+    started = _begin_call(
+        request, system, operation, call, reconcilable=reconcile is not None, before_call=before_call
+    )
     if isinstance(started, dict):
         return started
     try:
@@ -230,8 +239,68 @@ def campaign_pause(request: ActionRequest, payload: dict[str, Any]) -> dict[str,
         )
 
 
+def enrichment_lookup(request: ActionRequest, payload: dict[str, Any]) -> dict[str, Any]:
+    """Send one row to the tenant's Clay table; the results come back later to our results endpoint.
+
+    The row carries ``mh1_ref`` (our Enrichment's ref), which Clay's HTTP API column sends back.
+    Each submission is counted against the webhook source's lifetime limit inside the ledger's
+    transaction. Clay has no API to read a row back, so an unknown outcome is never resubmitted
+    (a second row would be enriched, and paid for, twice).
+    """
+    from campaigns.models import Lead
+    from connectors import clients
+    from connectors.clay import clay_source_reserve
+    from connectors.models import Enrichment
+
+    email = payload["email"].lower()
+    writer = clients.write_client(System.CLAY)
+    webhook_url = writer.config.extra.get("webhook_url", "")
+    if not webhook_url:
+        raise FatalExecutionError(
+            "The Clay credentials have no webhook_url: add the table's webhook source URL under Connectors."
+        )
+    lead = Lead.objects.filter(email=email).first()
+    row: dict[str, Any] = {"email": email}
+    for key in ("first_name", "last_name", "company", "linkedin_url"):
+        value = payload.get(key) or (getattr(lead, key, "") if lead else "")
+        if value:
+            row[key] = value
+    if lead and lead.company_domain:
+        row["company_domain"] = lead.company_domain
+    if payload.get("fields"):
+        row["requested_fields"] = payload["fields"]
+    usage: dict[str, int] = {}
+
+    def reserve() -> None:
+        # inside the ledger's transaction: a closed gate or a full source leaves no trace
+        usage["submissions"] = clay_source_reserve(webhook_url)
+        Enrichment.objects.get_or_create(
+            request=request,
+            defaults={"ref": uuid.uuid4(), "email": email, "requested_fields": payload.get("fields") or []},
+        )
+
+    def run():
+        ref = str(Enrichment.objects.values_list("ref", flat=True).get(request=request))
+        writer.submit_row(webhook_url, {"mh1_ref": ref, **row}, auth_token=writer.config.token or None)
+        result = {"executor": "clay", "mh1_ref": ref, "email": email, "status": "submitted"}
+        if usage:
+            result["source_submissions"] = usage["submissions"]
+        return result
+
+    with writer:
+        return _vendor_call(
+            request,
+            System.CLAY,
+            "submit_row",
+            {"email": email},
+            run,
+            before_call=reserve,
+        )
+
+
 def register_all() -> None:
     registry.register("email.send", email_send)
     registry.register("crm.upsert_contact", crm_upsert_contact)
     registry.register("crm.add_tag", crm_add_tag)
     registry.register("campaign.pause", campaign_pause)
+    registry.register("enrichment.lookup", enrichment_lookup)

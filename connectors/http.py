@@ -59,7 +59,7 @@ class ClientConfig:
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     # Vendor specifics, e.g. GoHighLevel's ``location_id``.
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)  # may hold a URL that is a secret
     # Longest we block a worker waiting for our own rate limit before giving the slot back to Celery.
     rate_limit_max_wait: float = 10.0
     rate_limit_prefix: str = "mh1-vendor-rl"

@@ -163,3 +163,56 @@ class SendCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.window_start:%Y-%m-%d %H:%M} {self.domain}: {self.count}"
+
+
+class ClaySource(models.Model):
+    """Lifetime submissions to one Clay webhook source (Clay accepts 50 000, then refuses).
+
+    The source is known by a fingerprint of its URL: the URL itself is a credential.
+    """
+
+    fingerprint = models.CharField(max_length=64, unique=True)
+    label = models.CharField(max_length=100, help_text="The URL's host and the last characters of its path.")
+    submissions = models.PositiveIntegerField(default=0)
+    first_used_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-last_used_at",)
+
+    def __str__(self) -> str:
+        return f"Clay source {self.label}: {self.submissions} submissions"
+
+
+class EnrichmentStatus(models.TextChoices):
+    SUBMITTED = "submitted", "Submitted, waiting for results"
+    RECEIVED = "received", "Results received"
+
+
+class Enrichment(models.Model):
+    """One enrichment lookup: the row sent to the provider, and what came back.
+
+    ``ref`` travels in the row as ``mh1_ref``; the provider's results carry it back to us.
+    """
+
+    ref = models.UUIDField(unique=True, editable=False)
+    request = models.OneToOneField(
+        "approvals.ActionRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="enrichment"
+    )
+    provider = models.CharField(max_length=16, choices=System.choices, default=System.CLAY)
+    email = models.EmailField()
+    requested_fields = models.JSONField(default=list, blank=True)
+    status = models.CharField(
+        max_length=16, choices=EnrichmentStatus.choices, default=EnrichmentStatus.SUBMITTED
+    )
+    submitted_at = models.DateTimeField(default=timezone.now)
+    received_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    applied = models.JSONField(default=dict, blank=True, help_text="Lead field → [before, after].")
+
+    class Meta:
+        ordering = ("-submitted_at",)
+        indexes = [models.Index(fields=("status", "submitted_at"), name="connectors_enrich_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} enrichment of {self.email} ({self.status})"

@@ -203,6 +203,10 @@ X_FRAME_OPTIONS = "DENY"
 DEMO_PORT = os.environ.get("MH1_PORT", "")
 # GoHighLevel signs webhooks with one published Ed25519 key (PEM); set it in production.
 GHL_WEBHOOK_PUBLIC_KEY = os.environ.get("GHL_WEBHOOK_PUBLIC_KEY", "")
+# connectors.ingest (the Instantly accept path) keeps host → tenant and each tenant's webhook secret
+# this many seconds per process: a deactivated tenant or endpoint, or a rotated secret, takes
+# effect there within it (0: read them on every request).
+WEBHOOK_INGEST_CACHE_SECONDS = int(os.environ.get("WEBHOOK_INGEST_CACHE_SECONDS", "30"))
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
@@ -270,6 +274,10 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # httpx logs every request's full URL at INFO; some vendor URLs (a Clay webhook source) are
+        # credentials. connectors.http logs each vendor call without them.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }
 

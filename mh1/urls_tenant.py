@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/webhooks/instantly/", connectors_api.instantly_webhook, name="webhook-instantly"),
     path("api/v1/webhooks/hubspot/", connectors_api.hubspot_webhook, name="webhook-hubspot"),
     path("api/v1/webhooks/gohighlevel/", connectors_api.gohighlevel_webhook, name="webhook-gohighlevel"),
+    path("api/v1/webhooks/clay/", connectors_api.clay_results, name="webhook-clay"),
     path("u/<str:token>/", connectors_api.one_click_unsubscribe, name="unsubscribe"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -50,6 +50,8 @@ _READ_CONNECTORS = [
     "connectors.view_suppression",
     "connectors.view_webhookevent",
     "connectors.view_callledger",
+    "connectors.view_enrichment",
+    "connectors.view_claysource",
 ]
 _EDIT_ROSTER = [
     "approvals.add_approverrule",

@@ -20,6 +20,9 @@ def client_config(system: str) -> ClientConfig:
     if credential is None:
         raise FatalError(system, f"No {system} credentials for this tenant: add them under Connectors.")
     secret = credential.secret or {}
+    extra = dict(secret.get("extra") or {})
+    if secret.get("webhook_url"):  # Clay: the table's webhook source URL is the credential
+        extra["webhook_url"] = secret["webhook_url"]
     return ClientConfig(
         system=system,
         base_url=credential.base_url,
@@ -28,7 +31,7 @@ def client_config(system: str) -> ClientConfig:
         timeout=float(credential.timeout_seconds),
         requests_per_minute=QuotaPolicy.get_solo().crm_requests_per_minute if system != "clay" else None,
         redis_url=settings.REDIS_URL,
-        extra=secret.get("extra", {}),
+        extra=extra,
     )
 
 

@@ -21,6 +21,7 @@ See :data:`CONTROL_HELP` or ``GET /_sandbox/`` for the list.
 from __future__ import annotations
 
 import copy
+import hashlib
 import http.client
 import json
 import re
@@ -59,6 +60,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "ghl_allow_duplicate_contact": False,
     # lifetime submissions accepted by one Clay webhook source
     "clay_submission_limit": CLAY_SUBMISSION_LIMIT,
+    # Clay's HTTP API column per webhook source id: {"<source id>": {"url": ..., "headers": {...}}};
+    # set, each accepted row's enrichment results are POSTed there (merged by source id)
+    "clay_columns": {},
     # seconds the sandbox waits for a webhook receiver
     "webhook_timeout": 5.0,
     # consecutive failed deliveries after which a webhook is disabled (0: never)
@@ -234,7 +238,7 @@ class SandboxState:
     # -- lifecycle
     def reset(self) -> None:
         with self.lock:
-            self.config: dict[str, Any] = dict(DEFAULT_CONFIG)
+            self.config: dict[str, Any] = copy.deepcopy(DEFAULT_CONFIG)
             self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
             self._request_seq = 0
             self.faults: list[dict[str, Any]] = []
@@ -290,9 +294,17 @@ class SandboxState:
         unknown = sorted(set(values) - set(DEFAULT_CONFIG))
         if unknown:
             raise SandboxError(400, f"unknown config keys: {unknown}; known: {sorted(DEFAULT_CONFIG)}")
+        columns = values.pop("clay_columns", None)
+        if columns is not None and (
+            not isinstance(columns, dict)
+            or not all(isinstance(c, dict) and isinstance(c.get("url"), str) for c in columns.values())
+        ):
+            raise SandboxError(400, 'clay_columns: {"<source id>": {"url": "...", "headers": {...}}}')
         with self.lock:
             self.config.update(values)
-            return dict(self.config)
+            if columns is not None:
+                self.config["clay_columns"] = {**self.config["clay_columns"], **columns}
+            return copy.deepcopy(self.config)
 
     # -- faults
     def add_fault(self, **spec: Any) -> dict[str, Any]:
@@ -540,6 +552,29 @@ class SandboxState:
                 lead["status"] = -2
             elif event_type in ("reply_received", "lead_interested"):
                 lead["lt_interest_status"] = 1
+
+    def clay_column_post(
+        self, source: str, column: dict[str, Any], row: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
+        """Clay's HTTP API column: POST one row's enrichment results to the configured URL."""
+        payload = clay_enrichment(row)
+        headers = {"Content-Type": "application/json", "User-Agent": "MH1-Sandbox-Clay-HTTP-API/1.0"}
+        headers.update(column.get("headers") or {})
+        status, error = _post_json(column["url"], json.dumps(payload).encode(), headers, timeout)
+        record = {
+            "clay_source": source,
+            "target_url": column["url"],
+            "event_type": "clay_http_api",
+            "lead_email": payload["email"],
+            "timestamp": now_iso(),
+            "header_names": sorted((column.get("headers") or {}).keys()),
+            "status": status,
+            "ok": status is not None and 200 <= status < 300,
+            "error": error,
+        }
+        with self.lock:
+            self.deliveries.append(record)
+        return record
 
     def _deliver(self, hook: dict[str, Any], payload: dict[str, Any], timeout: float) -> dict[str, Any]:
         body = json.dumps(payload).encode()
@@ -1452,7 +1487,43 @@ def clay_webhook(state: SandboxState, req: Request) -> Response:
         state.clay_submissions[source] = used + len(rows)
         kept = state.clay_rows.setdefault(source, [])
         kept.extend(copy.deepcopy(rows[: max(0, 1000 - len(kept))]))  # keep the first 1000 for inspection
-    return Response(202, {"status": "ok"})
+        column = copy.deepcopy(state.config["clay_columns"].get(source))
+        timeout = float(state.config["webhook_timeout"])
+    after = []
+    if column:
+        # Clay enriches later and sends the results through the table's HTTP API column
+        for row in rows:
+            after.append(lambda row=row: state.clay_column_post(source, column, row, timeout))
+    return Response(202, {"status": "ok"}, after=after)
+
+
+def clay_enrichment(row: dict[str, Any]) -> dict[str, Any]:
+    """Deterministic enrichment output for a row (seed 001's Clay spec), echoing its mh1_ref."""
+    email = str(row.get("email") or "").lower()
+    local, _, domain = email.partition("@")
+    digest = int(hashlib.sha256(email.encode()).hexdigest()[:8], 16)
+    company = (domain.split(".")[0] or "example").replace("-", " ").title()
+    titles = ["VP Marketing", "Head of Growth", "Marketing Manager", "CMO", "RevOps Lead"]
+    title = titles[digest % len(titles)]
+    seniority = "c_suite" if title == "CMO" else ("vp" if title.startswith(("VP", "Head")) else "manager")
+    return {
+        "mh1_ref": row.get("mh1_ref"),
+        "email": email,
+        "phone": f"+1415555{digest % 10000:04d}",
+        "title": title,
+        "company_name": row.get("company") or company,
+        "company_domain": domain,
+        "company_size": [12, 48, 180, 650, 2400][digest % 5],
+        "company_industry": ["Software", "Logistics", "Healthcare", "Retail"][digest % 4],
+        "company_revenue": [1_000_000, 8_000_000, 40_000_000, 250_000_000][digest % 4],
+        "technologies": ["HubSpot", "Google Workspace"] if digest % 2 else ["Salesforce", "Outreach"],
+        "seniority_level": seniority,
+        "department": "marketing",
+        "data_source": "clay",
+        "data_collected_at": now_iso(),
+        "legal_basis": "legitimate_interest",
+        "first_name": row.get("first_name") or local.split(".")[0].title(),
+    }
 
 
 # --------------------------------------------------------------------------------------------- routing

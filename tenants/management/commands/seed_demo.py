@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from decimal import Decimal
+from pathlib import Path
 
+import httpx
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 from django.db import connection
@@ -148,6 +153,7 @@ class Command(BaseCommand):
                     },
                 )
             WebhookEndpoint.objects.get_or_create(system="instantly")
+            self._clay(tenant)
             for index, subject in enumerate(("Quick question about Northwind", "Following up")):
                 action_propose(
                     kind="email.send",
@@ -161,6 +167,50 @@ class Command(BaseCommand):
                     skill_run="demo-campaign-copy",
                     release_decision="human_review",
                 )
+
+    def _clay(self, tenant: Tenant) -> None:
+        """Clay in the sandbox: a webhook source for the tenant's table, its HTTP API column posting
+        results back to our endpoint (written to .local/sandbox.json, which the sandbox reads at
+        start, and sent to a running sandbox), and one lookup waiting for approval."""
+        from approvals.services import action_propose
+        from connectors.models import Credential, WebhookEndpoint
+        from connectors.selectors import tenant_url
+
+        source = f"{tenant.slug}-enrich"
+        Credential.objects.get_or_create(
+            system="clay",
+            defaults={
+                "base_url": SANDBOX_URL,
+                "secret": {
+                    "webhook_url": f"{SANDBOX_URL}/clay/webhook/{source}",
+                    "token": "sandbox-clay-token",
+                },
+                "timeout_seconds": 10,
+            },
+        )
+        endpoint, _ = WebhookEndpoint.objects.get_or_create(system="clay")
+        columns = {
+            source: {
+                "url": tenant_url("/api/v1/webhooks/clay/"),
+                "headers": {"X-MH1-Webhook-Secret": str(endpoint.secret)},
+            }
+        }
+        config_path = Path(settings.BASE_DIR) / ".local" / "sandbox.json"
+        config_path.parent.mkdir(exist_ok=True)
+        config = json.loads(config_path.read_text()) if config_path.exists() else {}
+        config.setdefault("clay_columns", {}).update(columns)
+        config_path.write_text(json.dumps(config, indent=2))
+        config_path.chmod(0o600)  # it holds the tenant's webhook secret
+        # a sandbox already running (re-seeding during `make demo`) learns it at once
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(f"{SANDBOX_URL}/_sandbox/config", json={"clay_columns": columns}, timeout=2)
+        action_propose(
+            kind="enrichment.lookup",
+            payload={"provider": "clay", "email": "dana@northwind.example", "company": "Northwind"},
+            idempotency_key=f"demo-{tenant.slug}-enrich-dana",
+            skill_run="demo-lead-icp-scoring",
+            release_decision="human_review",
+        )
 
     def _approvals(self, tenant: Tenant) -> None:
         """Pending action requests for the AEs to decide (shadowed in a shadow-phase tenant)."""
