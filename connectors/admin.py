@@ -7,7 +7,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import models
+from django.db import connection, models
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -18,6 +18,7 @@ from connectors.models import (
     CallLedger,
     ClaySource,
     Credential,
+    CrmPull,
     Enrichment,
     Suppression,
     SuppressionReason,
@@ -36,23 +37,62 @@ class CredentialForm(forms.ModelForm):
         required=False,
         widget=forms.PasswordInput(render_value=False),
         label="Token / secret",
-        help_text="Write-only: never shown back. Leave empty to keep the stored one.",
+        help_text="Write-only: never shown back. Leave empty to keep the stored one. "
+        "For Clay: the webhook source's auth token, if it has one.",
+    )
+    webhook_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        widget=forms.PasswordInput(render_value=False),
+        label="Clay webhook source URL",
+        help_text="Clay only. Write-only (the URL is a credential). Leave empty to keep the stored one.",
+    )
+    location_id = forms.CharField(
+        required=False,
+        max_length=100,
+        label="GoHighLevel location id",
+        help_text="GoHighLevel only: the sub-account the token acts in.",
     )
 
     class Meta:
         model = Credential
         fields = ("system", "base_url", "timeout_seconds")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["location_id"].initial = ((self.instance.secret or {}).get("extra") or {}).get(
+                "location_id", ""
+            )
+
     def clean(self):
         data = super().clean()
-        if not self.instance.pk and not data.get("new_secret"):
+        system = data.get("system")
+        stored = (self.instance.secret or {}) if self.instance.pk else {}
+        if system == "clay":
+            if not data.get("webhook_url") and not stored.get("webhook_url"):
+                self.add_error("webhook_url", "Clay needs the table's webhook source URL.")
+        elif not self.instance.pk and not data.get("new_secret"):
             self.add_error("new_secret", "A new credential needs its token.")
+        if system == "gohighlevel" and not data.get("location_id"):
+            self.add_error("location_id", "GoHighLevel needs the location id of the sub-account.")
         return data
 
     def save(self, commit=True):
         credential = super().save(commit=False)
+        secret = dict(credential.secret or {}) if credential.pk else {}
+        changed = False
         if self.cleaned_data.get("new_secret"):
-            credential.secret = {"token": self.cleaned_data["new_secret"]}
+            secret["token"] = self.cleaned_data["new_secret"]
+            changed = True
+        if self.cleaned_data.get("webhook_url"):
+            secret["webhook_url"] = self.cleaned_data["webhook_url"]
+            changed = True
+        location_id = self.cleaned_data.get("location_id") or ""
+        if location_id != (secret.get("extra") or {}).get("location_id", ""):
+            secret["extra"] = {**(secret.get("extra") or {}), "location_id": location_id}
+        credential.secret = secret
+        if changed:
             credential.rotated_at = timezone.now()
         if commit:
             credential.save()
@@ -65,7 +105,7 @@ class CredentialAdmin(admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("system", "base_url", "timeout_seconds", "rotated_at", "last_test_at")
     readonly_fields = ("rotated_at", "last_test_at", "last_test_result")
-    actions = ("test_connection",)
+    actions = ("test_connection", "pull_leads")
 
     @admin.action(description="Test connection (what these credentials can do)")
     def test_connection(self, request, queryset):
@@ -78,8 +118,39 @@ class CredentialAdmin(admin.ModelAdmin):
             summary = "; ".join(f"{k}: {v}" for k, v in result.items())
             self.message_user(request, f"{credential.get_system_display()}: {summary}", level)
 
+    @admin.action(description="Pull leads now (HubSpot, GoHighLevel)")
+    def pull_leads(self, request, queryset):
+        from connectors.pull import CRM_SYSTEMS
+        from connectors.tasks import pull_crm_leads
+
+        if not request.user.has_perm("campaigns.add_lead"):
+            self.message_user(request, "Pulling leads needs permission to add leads.", messages.ERROR)
+            return
+        for credential in queryset:
+            if credential.system not in CRM_SYSTEMS:
+                self.message_user(
+                    request,
+                    f"{credential.get_system_display()} is not a CRM: no leads to pull.",
+                    messages.WARNING,
+                )
+                continue
+            pull_crm_leads.delay(connection.schema_name, credential.system)
+            self.message_user(
+                request,
+                f"Lead pull from {credential.get_system_display()} queued: see Connectors → CRM lead pulls.",
+                messages.SUCCESS,
+            )
+
     def get_fields(self, request, obj=None):
-        return ("system", "base_url", "timeout_seconds", "new_secret", *self.readonly_fields)
+        return (
+            "system",
+            "base_url",
+            "timeout_seconds",
+            "new_secret",
+            "webhook_url",
+            "location_id",
+            *self.readonly_fields,
+        )
 
 
 class SuppressionForm(forms.ModelForm):
@@ -210,3 +281,22 @@ class ClaySourceAdmin(ReadOnlyAdmin):
     @admin.display(description="remaining")
     def remaining(self, obj: ClaySource) -> int:
         return max(0, WEBHOOK_SUBMISSIONS_MAX - obj.submissions)
+
+
+@admin.register(CrmPull, site=tenant_site)
+class CrmPullAdmin(ReadOnlyAdmin):
+    list_display = ("system", "last_run_at", "last_sweep_completed_at", "leads_pulled", "summary")
+    fields = ("system", "cursor", "last_run_at", "last_sweep_completed_at", "leads_pulled", "last_result")
+    readonly_fields = fields
+
+    @admin.display(description="last run")
+    def summary(self, obj: CrmPull) -> str:
+        result = obj.last_result or {}
+        if "error" in result:
+            return f"failed: {result['error']}"
+        if not result:
+            return "—"
+        return (
+            f"{result.get('pages', 0)} page(s): {result.get('created', 0)} new, {result.get('updated', 0)} "
+            f"updated, {result.get('skipped', 0)} skipped, {result.get('suppressed', 0)} suppressed"
+        )

@@ -216,3 +216,27 @@ class Enrichment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_provider_display()} enrichment of {self.email} ({self.status})"
+
+
+class CrmPull(models.Model):
+    """Where the lead pull from one CRM stands: the next page's cursor and the last run's result.
+
+    A run reads a bounded number of pages and leaves the cursor for the next run; a sweep that
+    reaches the last page starts over at the next run.
+    """
+
+    system = models.CharField(max_length=16, choices=System.choices, unique=True)
+    cursor = models.JSONField(
+        null=True, blank=True, help_text="Empty: the next run starts at the first page."
+    )
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_sweep_completed_at = models.DateTimeField(null=True, blank=True)
+    leads_pulled = models.PositiveBigIntegerField(default=0, help_text="Records read into leads, all runs.")
+    last_result = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ("system",)
+        verbose_name = "CRM lead pull"
+
+    def __str__(self) -> str:
+        return f"Lead pull from {self.get_system_display()}"

@@ -46,3 +46,13 @@ def ensure_webhooks(schema_name: str) -> str:
 
         logging.getLogger(__name__).warning("webhook subscription failed: %s", exc)
         return f"failed: {exc}"
+
+
+@tenant_task(name="connectors.pull_crm_leads", expires=600)
+def pull_crm_leads(schema_name: str, system: str | None = None) -> dict:
+    """Scheduled (and "Pull leads now" in the admin): CRM contacts into leads, a bounded run."""
+    from connectors.pull import crm_pull, crm_pull_all
+
+    if system is None:
+        return crm_pull_all()
+    return crm_pull(system)

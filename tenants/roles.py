@@ -52,6 +52,7 @@ _READ_CONNECTORS = [
     "connectors.view_callledger",
     "connectors.view_enrichment",
     "connectors.view_claysource",
+    "connectors.view_crmpull",
 ]
 _EDIT_ROSTER = [
     "approvals.add_approverrule",

@@ -56,6 +56,16 @@ class GoHighLevelReadClient(VendorClient):
         )
         return (self._json(response) or {}).get("contact") or None
 
+    def search_contacts(self, page_limit: int = 100, *, search_after: list | None = None) -> dict[str, Any]:
+        """One page of ``POST /contacts/search`` for the location: ``{"contacts", "total"}``; each
+        contact's ``searchAfter`` is the cursor of the page after it."""
+        if not 1 <= page_limit <= 500:
+            raise VendorValidationError(self.system, f"page limit must be 1..500, got {page_limit}")
+        body: dict[str, Any] = {"locationId": self.location_id, "pageLimit": page_limit}
+        if search_after:
+            body["searchAfter"] = list(search_after)
+        return self._json(self.http.request("POST", "/contacts/search", json=body)) or {"contacts": []}
+
     def list_pipelines(self) -> list[dict[str, Any]]:
         response = self.http.request(
             "GET", "/opportunities/pipelines", params={"locationId": self.location_id}

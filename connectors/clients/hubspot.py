@@ -61,6 +61,18 @@ class HubSpotReadClient(VendorClient):
             return None
         return self._json(response)
 
+    def list_contacts(
+        self, limit: int = 100, *, after: str | None = None, properties: list[str] | None = None
+    ) -> dict[str, Any]:
+        """One page of ``GET /crm/v3/objects/contacts`` (oldest id first): ``{"results", "paging"?}``;
+        ``paging.next.after`` is the cursor of the next page."""
+        if not 1 <= limit <= 100:
+            raise VendorValidationError(self.system, f"list limit must be 1..100, got {limit}")
+        params: dict[str, Any] = {"limit": limit, **_properties_param(properties)}
+        if after:
+            params["after"] = after
+        return self._json(self.http.request("GET", CONTACTS, params=params)) or {"results": []}
+
     def search_contacts(
         self,
         filters: list[dict[str, Any]],

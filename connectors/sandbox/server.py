@@ -1048,6 +1048,31 @@ def ghl_duplicate(state: SandboxState, req: Request) -> Response:
         return Response(200, {"contact": copy.deepcopy(contact) if contact else None})
 
 
+def ghl_search(state: SandboxState, req: Request) -> Response:
+    """POST /contacts/search: the location's contacts, oldest first, paged by ``searchAfter``."""
+    body = req.obj()
+    location_id = body.get("locationId")
+    if not location_id:
+        raise SandboxError(400, ["locationId should not be empty"])
+    try:
+        limit = int(body.get("pageLimit") or 20)
+    except (TypeError, ValueError) as exc:
+        raise SandboxError(400, ["pageLimit must be a number"]) from exc
+    if not 1 <= limit <= 500:
+        raise SandboxError(422, ["pageLimit must not be greater than 500"])
+    after = body.get("searchAfter") or [0, ""]
+    if not isinstance(after, list) or len(after) != 2:
+        raise SandboxError(422, ["searchAfter must be an array of two values"])
+    with state.lock:
+        # contacts are never deleted here: the creation order is a stable sort key
+        rows = [
+            (seq, c) for seq, c in enumerate(state.ghl_contacts.values(), 1) if c["locationId"] == location_id
+        ]
+        rest = [(seq, c) for seq, c in rows if seq > int(after[0] or 0)]
+        page = [{**copy.deepcopy(c), "searchAfter": [seq, c["id"]]} for seq, c in rest[:limit]]
+        return Response(200, {"contacts": page, "total": len(rows)})
+
+
 def ghl_add_tags(state: SandboxState, req: Request) -> Response:
     tags = _ghl_norm_tags(req.obj().get("tags"))
     with state.lock:
@@ -1555,6 +1580,7 @@ ROUTES: list[Route] = [
     # GoHighLevel
     _r("POST", "/contacts/upsert", ghl_upsert, "contacts", "contacts.write"),
     _r("GET", "/contacts/search/duplicate", ghl_duplicate, "contacts", "contacts.readonly"),
+    _r("POST", "/contacts/search", ghl_search, "contacts", "contacts.readonly"),
     _r("POST", "/contacts/{id}/tags", ghl_add_tags, "contacts", "contacts.write"),
     _r("DELETE", "/contacts/{id}/tags", ghl_remove_tags, "contacts", "contacts.write"),
     _r("GET", "/contacts/{id}", ghl_get_contact, "contacts", "contacts.readonly"),

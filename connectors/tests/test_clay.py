@@ -29,7 +29,6 @@ from connectors.models import (
 )
 from connectors.sandbox import SandboxServer
 from tenants.roles import Role
-from tests.fixtures import host_of
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/webhooks/clay/"

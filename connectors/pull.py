@@ -1,0 +1,177 @@
+"""Leads in from the CRM: contacts read page by page and converted through the tenant's field map.
+
+Each page commits on its own with the cursor of the next, so a run that stops (a vendor outage, a
+worker restart) resumes where it left off. A record that cannot be converted is skipped and named
+in the run's result; it never stops the pull. A contact the CRM marks do-not-contact (HubSpot's
+``hs_email_optout``, GoHighLevel's ``dnd`` or a ``DNC`` tag) is suppressed here in the same run.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from connectors import clients
+from connectors.models import CrmPull, SuppressionReason, System
+
+logger = logging.getLogger(__name__)
+
+CRM_SYSTEMS = (System.HUBSPOT, System.GOHIGHLEVEL)
+PAGE_SIZE = 100
+MAX_PAGES_PER_RUN = 20
+ERRORS_KEPT = 5
+DNC_TAGS = {"dnc", "do not contact", "do-not-contact"}
+
+
+class PullBusyError(RuntimeError):
+    """Another pull of the same tenant and CRM is running."""
+
+
+def _records(system: str, reader, cursor: Any, properties: list[str]) -> tuple[list[dict], Any]:
+    """One page as (flat records with ``_id`` and ``_dnc``, next cursor or None)."""
+    if system == System.HUBSPOT:
+        page = reader.list_contacts(PAGE_SIZE, after=cursor, properties=properties)
+        records = []
+        for contact in page.get("results") or []:
+            props = dict(contact.get("properties") or {})
+            optout = str(props.get("hs_email_optout", "")).lower() == "true"
+            records.append({**props, "_id": str(contact.get("id", "")), "_dnc": optout})
+        return records, ((page.get("paging") or {}).get("next") or {}).get("after")
+    page = reader.search_contacts(PAGE_SIZE, search_after=cursor)
+    contacts = page.get("contacts") or []
+    records = []
+    for contact in contacts:
+        tags = {str(t).strip().lower() for t in contact.get("tags") or []}
+        dnc = bool(contact.get("dnd")) or bool(tags & DNC_TAGS)
+        records.append({**contact, "_id": str(contact.get("id", "")), "_dnc": dnc})
+    return records, (contacts[-1].get("searchAfter") if len(contacts) == PAGE_SIZE else None)
+
+
+def _hubspot_properties() -> list[str]:
+    from campaigns.models import Direction, FieldMap
+
+    mapped = FieldMap.objects.filter(system=System.HUBSPOT, direction__in=[Direction.BOTH, Direction.IN])
+    return sorted({"email", "hs_email_optout", *mapped.values_list("remote_field", flat=True)})
+
+
+def _read_one(system: str, record: dict[str, Any], totals: dict[str, Any]) -> None:
+    """Upsert one record's lead (and suppress it when the CRM says do-not-contact)."""
+    from campaigns.mapping import MappingError, from_remote
+    from campaigns.models import Lead
+    from campaigns.services import lead_upsert
+    from connectors.selectors import suppression_for
+    from connectors.services import suppression_add
+
+    try:
+        data = from_remote(system, record)
+        email = str(data.get("email") or "").strip().lower()
+        if not email:
+            raise ValueError("no email")
+        existing = Lead.objects.filter(email=email).values("source_system", "source_id").first()
+        if existing is None or existing["source_system"] == system:
+            data["source_id"] = record["_id"]
+            source_system = system
+        else:  # the lead came from elsewhere first: keep where it came from
+            source_system = existing["source_system"]
+        if existing is None:
+            data.update(data_source=system, collected_at=timezone.now())
+        _, created = lead_upsert(data=data, source_system=source_system)
+    except (MappingError, ValidationError, ValueError) as exc:
+        totals["skipped"] += 1
+        if len(totals["errors"]) < ERRORS_KEPT:
+            message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            totals["errors"].append(f"{system} contact {record['_id']}: {message}")
+        return
+    totals["created" if created else "updated"] += 1
+    if record["_dnc"] and suppression_for(email) is None:
+        suppression_add(
+            email=email, reason=SuppressionReason.DNC, source=system, note="do-not-contact in CRM pull"
+        )
+        totals["suppressed"] += 1
+
+
+def crm_pull(system: str, *, max_pages: int = MAX_PAGES_PER_RUN) -> dict[str, Any]:
+    """Read up to ``max_pages`` pages of the CRM's contacts into leads; returns the run's result.
+
+    Raises PullBusyError when another pull of this tenant and CRM holds the lock, and the client's
+    ConnectorError when the CRM cannot be read (pages read before it are kept).
+    """
+    if system not in CRM_SYSTEMS:
+        raise ValueError(f"Leads are pulled from {', '.join(CRM_SYSTEMS)}, not {system}.")
+    key = f"mh1:crm-pull:{connection.schema_name}:{system}"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [key])
+        if not cursor.fetchone()[0]:
+            raise PullBusyError(f"A lead pull from {system} is already running for this tenant.")
+    try:
+        return _pull(system, max_pages)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
+
+
+def _pull(system: str, max_pages: int) -> dict[str, Any]:
+    state, _ = CrmPull.objects.get_or_create(system=system)
+    totals: dict[str, Any] = {
+        "pages": 0,
+        "created": 0,
+        "updated": 0,
+        "skipped": 0,
+        "suppressed": 0,
+        "errors": [],
+    }
+    properties = _hubspot_properties() if system == System.HUBSPOT else []
+    cursor, complete = state.cursor, False
+    started = timezone.now()
+    failure = ""
+    try:
+        with clients.read_client(system) as reader:
+            while totals["pages"] < max_pages:
+                records, next_cursor = _records(system, reader, cursor, properties)
+                before = totals["created"] + totals["updated"]
+                with transaction.atomic():
+                    for record in records:
+                        _read_one(system, record, totals)
+                    read = totals["created"] + totals["updated"] - before
+                    CrmPull.objects.filter(pk=state.pk).update(
+                        cursor=next_cursor, leads_pulled=F("leads_pulled") + read
+                    )
+                totals["pages"] += 1
+                cursor = next_cursor
+                if next_cursor is None:
+                    complete = True
+                    break
+    except Exception as exc:
+        failure = f"{exc.__class__.__name__}: {exc}"
+        raise
+    finally:
+        result = {**totals, "complete_sweep": complete, "started_at": started.isoformat()}
+        if failure:
+            result["error"] = failure[:500]
+        updates: dict[str, Any] = {"last_run_at": timezone.now(), "last_result": result}
+        if complete:
+            updates["last_sweep_completed_at"] = timezone.now()
+        CrmPull.objects.filter(pk=state.pk).update(**updates)
+    logger.info("lead pull from %s: %s", system, {k: v for k, v in result.items() if k != "errors"})
+    return result
+
+
+def crm_pull_all() -> dict[str, Any]:
+    """Pull from every CRM this tenant has credentials for; a failing CRM does not stop the other."""
+    from connectors.errors import ConnectorError
+    from connectors.models import Credential
+
+    results: dict[str, Any] = {}
+    for system in Credential.objects.filter(system__in=CRM_SYSTEMS).values_list("system", flat=True):
+        try:
+            results[system] = crm_pull(system)
+        except (ConnectorError, PullBusyError) as exc:
+            # recorded on the pull's row by the run itself; the next scheduled run tries again
+            logger.warning("lead pull from %s failed: %s", system, exc)
+            results[system] = {"error": str(exc)}
+    return results
