@@ -115,7 +115,27 @@ register(
                 "properties": {
                     "type": "object",
                     "maxProperties": 100,
-                    "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+                    "additionalProperties": {
+                        "anyOf": [
+                            {"type": ["string", "number", "boolean", "null"]},
+                            # GoHighLevel tags
+                            {"type": "array", "maxItems": 100, "items": {"type": "string", "maxLength": 200}},
+                            # GoHighLevel custom fields
+                            {
+                                "type": "array",
+                                "maxItems": 100,
+                                "items": {
+                                    "type": "object",
+                                    "required": ["key", "field_value"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "key": {"type": "string", "minLength": 1, "maxLength": 100},
+                                        "field_value": {"type": ["string", "number", "boolean", "null"]},
+                                    },
+                                },
+                            },
+                        ]
+                    },
                 },
                 "before": {"type": "object"},
             },

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV
 
@@ -44,6 +44,48 @@ class LeadAdmin(ImportExportModelAdmin):
         ),
         (None, {"fields": ("created_at", "updated_at")}),
     )
+
+    actions = ("propose_hubspot_upsert", "propose_gohighlevel_upsert")
+    PROPOSE_MAX = 500  # leads per action: a bigger batch belongs to a skill run, not a click
+
+    @admin.action(
+        description="Propose writing to HubSpot (goes to the approval queue)", permissions=["change"]
+    )
+    def propose_hubspot_upsert(self, request, queryset):
+        self._propose(request, queryset, "hubspot")
+
+    @admin.action(
+        description="Propose writing to GoHighLevel (goes to the approval queue)", permissions=["change"]
+    )
+    def propose_gohighlevel_upsert(self, request, queryset):
+        self._propose(request, queryset, "gohighlevel")
+
+    def _propose(self, request, queryset, system: str) -> None:
+        from approvals.errors import ApprovalError
+        from campaigns.mapping import MappingError
+        from campaigns.services import lead_crm_upsert_propose
+
+        proposed = repeated = 0
+        problems: list[str] = []
+        for lead in queryset[: self.PROPOSE_MAX]:
+            try:
+                _, created = lead_crm_upsert_propose(lead=lead, system=system, acting_user=request.user)
+            except (ValueError, MappingError, ApprovalError) as exc:
+                problems.append(f"{lead.email}: {exc}")
+                continue
+            proposed, repeated = proposed + created, repeated + (not created)
+        summary = f"{proposed} CRM write(s) to {system} proposed for approval"
+        if repeated:
+            summary += f"; {repeated} already proposed with the same values"
+        self.message_user(
+            request, summary + ".", messages.SUCCESS if proposed or repeated else messages.WARNING
+        )
+        if queryset.count() > self.PROPOSE_MAX:
+            self.message_user(
+                request, f"Only the first {self.PROPOSE_MAX} selected leads were proposed.", messages.WARNING
+            )
+        for problem in problems[:10]:
+            self.message_user(request, problem, messages.ERROR)
 
     # import-export lets every admin user import and export unless told otherwise: import needs
     # both add and change (an import creates and updates), and a bulk export of personal data

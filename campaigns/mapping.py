@@ -130,6 +130,17 @@ def from_remote(system: str, remote_dict: dict[str, Any]) -> dict[str, Any]:
     """The canonical lead fields found in a ``system`` record (unmapped remote fields ignored)."""
     maps = _maps(system, (Direction.BOTH, Direction.IN))
     stages = _needs_stages(maps)
+    custom = remote_dict.get("customFields")
+    if isinstance(custom, list) and "customField" not in remote_dict:
+        # GoHighLevel lists custom fields; the map names them ``customField.<key>``
+        remote_dict = {
+            **remote_dict,
+            "customField": {
+                str(item.get("key") or item.get("id")): item.get("field_value", item.get("value"))
+                for item in custom
+                if isinstance(item, dict)
+            },
+        }
     lead: dict[str, Any] = {}
     for fmap in maps:
         found, raw = _get_path(remote_dict, fmap.remote_field)
@@ -139,3 +150,16 @@ def from_remote(system: str, remote_dict: dict[str, Any]) -> dict[str, Any]:
         if present:
             lead[fmap.canonical_field] = value
     return lead
+
+
+def crm_properties(system: str, lead_dict: dict[str, Any]) -> dict[str, Any]:
+    """The properties to write for a lead in a CRM, in the shape its write API takes.
+
+    HubSpot takes flat properties. GoHighLevel's custom fields (``customField.<key>`` in the map)
+    go as ``customFields: [{"key", "field_value"}]`` and tags as a list.
+    """
+    remote = to_remote(system, lead_dict)
+    custom = remote.pop("customField", None)
+    if isinstance(custom, dict) and custom:
+        remote["customFields"] = [{"key": key, "field_value": value} for key, value in custom.items()]
+    return remote

@@ -1,7 +1,9 @@
-"""State changes of leads: upsert from any system, synthetic generation."""
+"""State changes of leads: upsert from any system, proposing CRM writes, synthetic generation."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 from decimal import Decimal
 from typing import Any
@@ -76,6 +78,37 @@ def lead_upsert(
             lead.save()
             return lead, False
     return lead, True
+
+
+def lead_crm_upsert_propose(*, lead: Lead, system: str, acting_user: AbstractBaseUser | None = None):
+    """Propose writing the lead to a CRM, converted through the tenant's field map; returns
+    (request, created).
+
+    The approver sees (and approves) exactly the properties that will be written. The same lead
+    with the same mapped values proposes once (the idempotency key carries a hash of them).
+    Raises ValueError when nothing of the lead maps to the system, MappingError for a value the
+    map cannot convert, and the approvals errors (e.g. an invalid payload) unchanged.
+    """
+    from approvals.models import ActionRequest
+    from approvals.services import action_propose
+    from campaigns.mapping import crm_properties
+
+    properties = crm_properties(system, {name: getattr(lead, name) for name in LEAD_FIELDS})
+    properties.pop("email", None)  # the upsert key, sent beside the properties
+    if not properties:
+        raise ValueError(f"Nothing of {lead.email} maps to {system}: check the field map.")
+    digest = hashlib.sha256(json.dumps(properties, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    key = f"lead-crm:{system}:{lead.pk}:{digest}"
+    existing = ActionRequest.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        return existing, False
+    request = action_propose(
+        kind="crm.upsert_contact",
+        payload={"system": system, "email": lead.email, "properties": properties},
+        idempotency_key=key,
+        requested_by=acting_user,
+    )
+    return request, True
 
 
 # (title, seniority) pairs and (industry, weight) seen in B2B outbound lists.

@@ -252,3 +252,88 @@ def test_pull_leads_now_queues_a_pull_for_each_crm(crm, alpha, make_user, client
 
     assert sorted(queued) == [(alpha.schema_name, "gohighlevel"), (alpha.schema_name, "hubspot")]
     assert "Lead pull from HubSpot queued" in page.content.decode()
+
+
+def test_a_lead_written_to_gohighlevel_through_the_map_reads_back_the_same(crm, alpha, make_user):
+    from approvals.models import Status
+    from approvals.services import action_approve, action_execute
+    from approvals.tests.factories import set_phase
+    from campaigns.services import lead_crm_upsert_propose, lead_upsert
+    from tenants.roles import Role
+
+    approver = make_user(alpha, Role.AE)
+    connection.set_tenant(alpha)
+    set_phase("assisted")
+    lead, _ = lead_upsert(
+        data={
+            "email": "li@contoso.example",
+            "first_name": "Li",
+            "last_name": "Wei",
+            "company": "Contoso",
+            "title": "VP Marketing",
+            "icp_score": "82.5",
+            "icp_tier": "A",
+        },
+        source_system="csv",
+    )
+    lead.refresh_from_db()
+
+    request, created = lead_crm_upsert_propose(lead=lead, system="gohighlevel")
+    assert created and lead_crm_upsert_propose(lead=lead, system="gohighlevel") == (request, False)
+    properties = request.payload["properties"]
+    assert sorted(properties.pop("customFields"), key=lambda f: f["key"]) == [
+        {"key": "icp_score", "field_value": "82.50"},
+        {"key": "title", "field_value": "VP Marketing"},
+    ]
+    assert properties == {"firstName": "Li", "lastName": "Wei", "companyName": "Contoso", "tags": ["tier_1"]}
+    action_approve(request_id=request.pk, acting_user=approver)
+    assert action_execute(request.pk) == Status.EXECUTED
+
+    (contact,) = crm.state.snapshot(include_data=True)["data"]["gohighlevel"]["contacts"]
+    assert (contact["firstName"], contact["companyName"], contact["tags"]) == ("Li", "Contoso", ["tier_1"])
+    Lead.objects.all().delete()
+    crm_pull("gohighlevel")
+    back = Lead.objects.get()
+    assert (back.first_name, back.last_name, back.company, back.title, back.icp_tier) == (
+        "Li",
+        "Wei",
+        "Contoso",
+        "VP Marketing",
+        "A",
+    )
+    assert str(back.icp_score) == "82.50"
+
+
+def test_the_lead_admin_proposes_crm_writes_for_approval(crm, alpha, make_user, client_for):
+    from approvals.models import ActionRequest
+    from approvals.tests.factories import set_phase
+    from campaigns.services import lead_upsert
+    from tenants.roles import Role
+
+    lead, _ = lead_upsert(
+        data={"email": "ana@tailspin.example", "first_name": "Ana", "title": "RevOps Manager"},
+        source_system="csv",
+    )
+    viewer = client_for(alpha, make_user(alpha, Role.VIEWER))
+    revops = client_for(alpha, make_user(alpha, Role.REVOPS))
+    connection.set_tenant(alpha)
+    set_phase("assisted")
+    form = {"action": "propose_hubspot_upsert", "_selected_action": [lead.pk]}
+
+    viewer.post("/admin/campaigns/lead/", form)
+    connection.set_tenant(alpha)
+    assert not ActionRequest.objects.exists()  # viewers cannot propose writes
+
+    first = revops.post("/admin/campaigns/lead/", form, follow=True).content.decode()
+    again = revops.post("/admin/campaigns/lead/", form, follow=True).content.decode()
+    connection.set_tenant(alpha)
+
+    (request,) = ActionRequest.objects.all()
+    assert request.kind == "crm.upsert_contact" and request.status == "pending"
+    assert request.payload == {
+        "system": "hubspot",
+        "email": "ana@tailspin.example",
+        "properties": {"firstname": "Ana", "jobtitle": "RevOps Manager", "lifecyclestage": "lead"},
+    }
+    assert "1 CRM write(s) to hubspot proposed for approval" in first
+    assert "already proposed with the same values" in again
