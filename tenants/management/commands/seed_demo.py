@@ -105,7 +105,7 @@ class Command(BaseCommand):
             if slug == "acme":
                 # one sandbox is one vendor workspace: wiring two tenants to it would show each
                 # the other's events. Globex stays in shadow phase without connectors.
-                self._connectors(tenant)
+                self._connectors(tenant, port)
         both = list(Tenant.objects.filter(slug__in=TENANTS))
         access_grant(
             acting_user=None,
@@ -133,7 +133,7 @@ class Command(BaseCommand):
         user.save()
         user.groups.add(Group.objects.get(name=Role.PLATFORM_OPERATOR.group_name))
 
-    def _connectors(self, tenant: Tenant) -> None:
+    def _connectors(self, tenant: Tenant, port: str) -> None:
         """Point the tenant's connectors at the loopback sandbox (started by `make demo`), and
         queue two emails to an address the sandbox reports as unsubscribing."""
         from approvals.services import action_propose
@@ -153,7 +153,7 @@ class Command(BaseCommand):
                     },
                 )
             WebhookEndpoint.objects.get_or_create(system="instantly")
-            self._clay(tenant)
+            self._clay(tenant, port)
             for index, subject in enumerate(("Quick question about Northwind", "Following up")):
                 action_propose(
                     kind="email.send",
@@ -168,13 +168,12 @@ class Command(BaseCommand):
                     release_decision="human_review",
                 )
 
-    def _clay(self, tenant: Tenant) -> None:
+    def _clay(self, tenant: Tenant, port: str) -> None:
         """Clay in the sandbox: a webhook source for the tenant's table, its HTTP API column posting
         results back to our endpoint (written to .local/sandbox.json, which the sandbox reads at
         start, and sent to a running sandbox), and one lookup waiting for approval."""
         from approvals.services import action_propose
         from connectors.models import Credential, WebhookEndpoint
-        from connectors.selectors import tenant_url
 
         source = f"{tenant.slug}-enrich"
         Credential.objects.get_or_create(
@@ -191,7 +190,7 @@ class Command(BaseCommand):
         endpoint, _ = WebhookEndpoint.objects.get_or_create(system="clay")
         columns = {
             source: {
-                "url": tenant_url("/api/v1/webhooks/clay/"),
+                "url": f"http://{tenant.slug}.localhost:{port}/api/v1/webhooks/clay/",
                 "headers": {"X-MH1-Webhook-Secret": str(endpoint.secret)},
             }
         }
