@@ -113,7 +113,7 @@ class CredentialAdmin(admin.ModelAdmin):
 
         for credential in queryset:
             result = connection_test(credential.system)
-            failed = {k: v for k, v in result.items() if v != "ok"}
+            failed = {k: v for k, v in result.items() if str(v).startswith("failed")}
             level = messages.ERROR if failed else messages.SUCCESS
             summary = "; ".join(f"{k}: {v}" for k, v in result.items())
             self.message_user(request, f"{credential.get_system_display()}: {summary}", level)

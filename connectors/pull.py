@@ -32,23 +32,26 @@ class PullBusyError(RuntimeError):
     """Another pull of the same tenant and CRM is running."""
 
 
+def _dnc(system: str, record: dict[str, Any]) -> bool:
+    """Whether the CRM says do-not-contact for this record."""
+    if system == System.HUBSPOT:
+        return str(record.get("hs_email_optout", "")).lower() == "true"
+    tags = {str(t).strip().lower() for t in record.get("tags") or []}
+    return bool(record.get("dnd")) or bool(tags & DNC_TAGS)
+
+
 def _records(system: str, reader, cursor: Any, properties: list[str]) -> tuple[list[dict], Any]:
-    """One page as (flat records with ``_id`` and ``_dnc``, next cursor or None)."""
+    """One page as (flat records with ``_id``, next cursor or None)."""
     if system == System.HUBSPOT:
         page = reader.list_contacts(PAGE_SIZE, after=cursor, properties=properties)
-        records = []
-        for contact in page.get("results") or []:
-            props = dict(contact.get("properties") or {})
-            optout = str(props.get("hs_email_optout", "")).lower() == "true"
-            records.append({**props, "_id": str(contact.get("id", "")), "_dnc": optout})
+        records = [
+            {**(contact.get("properties") or {}), "_id": str(contact.get("id", ""))}
+            for contact in page.get("results") or []
+        ]
         return records, ((page.get("paging") or {}).get("next") or {}).get("after")
     page = reader.search_contacts(PAGE_SIZE, search_after=cursor)
     contacts = page.get("contacts") or []
-    records = []
-    for contact in contacts:
-        tags = {str(t).strip().lower() for t in contact.get("tags") or []}
-        dnc = bool(contact.get("dnd")) or bool(tags & DNC_TAGS)
-        records.append({**contact, "_id": str(contact.get("id", "")), "_dnc": dnc})
+    records = [{**contact, "_id": str(contact.get("id", ""))} for contact in contacts]
     return records, (contacts[-1].get("searchAfter") if len(contacts) == PAGE_SIZE else None)
 
 
@@ -59,14 +62,24 @@ def _hubspot_properties() -> list[str]:
     return sorted({"email", "hs_email_optout", *mapped.values_list("remote_field", flat=True)})
 
 
-def _read_one(system: str, record: dict[str, Any], totals: dict[str, Any]) -> None:
-    """Upsert one record's lead (and suppress it when the CRM says do-not-contact)."""
+def _new_totals() -> dict[str, Any]:
+    return {"pages": 0, "created": 0, "updated": 0, "skipped": 0, "suppressed": 0, "errors": []}
+
+
+def crm_record_read(system: str, record: dict[str, Any], totals: dict[str, Any] | None = None) -> str:
+    """Upsert one CRM record's lead through the field map (and suppress it when the CRM says
+    do-not-contact); returns what was done. Used by the pull and by CRM contact webhooks.
+
+    A record that cannot be converted is counted as skipped (with its reason) and changes nothing.
+    """
     from campaigns.mapping import MappingError, from_remote
     from campaigns.models import Lead
     from campaigns.services import lead_upsert
     from connectors.selectors import suppression_for
     from connectors.services import suppression_add
 
+    totals = totals if totals is not None else _new_totals()
+    record_id = str(record.get("_id") or record.get("id") or "")
     try:
         data = from_remote(system, record)
         email = str(data.get("email") or "").strip().lower()
@@ -74,7 +87,7 @@ def _read_one(system: str, record: dict[str, Any], totals: dict[str, Any]) -> No
             raise ValueError("no email")
         existing = Lead.objects.filter(email=email).values("source_system", "source_id").first()
         if existing is None or existing["source_system"] == system:
-            data["source_id"] = record["_id"]
+            data["source_id"] = record_id
             source_system = system
         else:  # the lead came from elsewhere first: keep where it came from
             source_system = existing["source_system"]
@@ -82,17 +95,20 @@ def _read_one(system: str, record: dict[str, Any], totals: dict[str, Any]) -> No
             data.update(data_source=system, collected_at=timezone.now())
         _, created = lead_upsert(data=data, source_system=source_system)
     except (MappingError, ValidationError, ValueError) as exc:
+        message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         totals["skipped"] += 1
         if len(totals["errors"]) < ERRORS_KEPT:
-            message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-            totals["errors"].append(f"{system} contact {record['_id']}: {message}")
-        return
+            totals["errors"].append(f"{system} contact {record_id}: {message}")
+        return f"skipped: {message}"
     totals["created" if created else "updated"] += 1
-    if record["_dnc"] and suppression_for(email) is None:
-        suppression_add(
-            email=email, reason=SuppressionReason.DNC, source=system, note="do-not-contact in CRM pull"
+    outcome = f"{'created' if created else 'updated'} lead {email}"
+    if _dnc(system, record) and suppression_for(email) is None:
+        _, cancelled = suppression_add(
+            email=email, reason=SuppressionReason.DNC, source=system, note="do-not-contact in the CRM"
         )
         totals["suppressed"] += 1
+        outcome += f"; suppressed (do-not-contact), cancelled {cancelled} open send(s)"
+    return outcome
 
 
 def crm_pull(system: str, *, max_pages: int = MAX_PAGES_PER_RUN) -> dict[str, Any]:
@@ -117,14 +133,7 @@ def crm_pull(system: str, *, max_pages: int = MAX_PAGES_PER_RUN) -> dict[str, An
 
 def _pull(system: str, max_pages: int) -> dict[str, Any]:
     state, _ = CrmPull.objects.get_or_create(system=system)
-    totals: dict[str, Any] = {
-        "pages": 0,
-        "created": 0,
-        "updated": 0,
-        "skipped": 0,
-        "suppressed": 0,
-        "errors": [],
-    }
+    totals = _new_totals()
     properties = _hubspot_properties() if system == System.HUBSPOT else []
     cursor, complete = state.cursor, False
     started = timezone.now()
@@ -136,7 +145,7 @@ def _pull(system: str, max_pages: int) -> dict[str, Any]:
                 before = totals["created"] + totals["updated"]
                 with transaction.atomic():
                     for record in records:
-                        _read_one(system, record, totals)
+                        crm_record_read(system, record, totals)
                     read = totals["created"] + totals["updated"] - before
                     CrmPull.objects.filter(pk=state.pk).update(
                         cursor=next_cursor, leads_pulled=F("leads_pulled") + read

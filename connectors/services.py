@@ -121,12 +121,20 @@ SUPPRESSING_EVENTS = {
 }
 
 
+# CRM events that carry a whole contact: read into the canonical lead through the field map.
+CRM_CONTACT_EVENTS = {("gohighlevel", "ContactCreate"), ("gohighlevel", "ContactUpdate")}
+
+
 def webhook_event_apply(event: WebhookEvent) -> str:
     """Act on a newly stored event; returns what was done (stored on the event)."""
     reason = SUPPRESSING_EVENTS.get(event.event_type)
     if reason and event.email:
         _, cancelled = suppression_add(email=event.email, reason=reason, source=event.system)
         outcome = f"suppressed {event.email}; cancelled {cancelled} open send(s)"
+    elif (event.system, event.event_type) in CRM_CONTACT_EVENTS and isinstance(event.payload, dict):
+        from connectors.pull import crm_record_read
+
+        outcome = crm_record_read(event.system, event.payload)
     else:
         outcome = "stored"
     WebhookEvent.objects.filter(pk=event.pk).update(outcome=outcome[:200])

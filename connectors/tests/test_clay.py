@@ -311,3 +311,18 @@ def test_an_unknown_outcome_is_not_resubmitted(clay, sandbox):
     assert CallLedger.objects.get(idempotency_key="enrich-timeout").status == CallStatus.UNKNOWN
     request.refresh_from_db()
     assert "outcome is unknown" in request.error
+
+
+def test_the_connection_test_checks_the_source_without_sending_a_row(clay, sandbox):
+    from connectors.probe import connection_test
+
+    approver, _ = clay
+    action_execute(_lookup(approver, "enrich-probe").pk)
+    sent = len(sandbox.state.requests_log())
+
+    result = connection_test("clay")
+
+    assert result == {"webhook source": "ok", "submissions": "1 of 50,000 used", "results endpoint": "ok"}
+    assert len(sandbox.state.requests_log()) == sent
+    ClaySource.objects.update(submissions=WEBHOOK_SUBMISSIONS_MAX)
+    assert connection_test("clay")["webhook source"].startswith("failed: all submissions used")

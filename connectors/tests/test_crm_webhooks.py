@@ -131,3 +131,37 @@ def test_ghl_wrong_key_or_old_timestamp_is_refused(in_alpha, client_for, setting
     assert "replay" in replayed.json()["detail"]
     assert malformed.status_code == 400
     assert not WebhookEvent.objects.exists()
+
+
+def test_ghl_contact_update_reaches_the_lead_through_the_field_map(in_alpha, client_for, settings):
+    from campaigns.models import Lead
+
+    settings.GHL_WEBHOOK_PUBLIC_KEY = GHL_PUBLIC_PEM
+    client = client_for(in_alpha)
+    contact = {
+        "type": "ContactUpdate",
+        "timestamp": timezone.now().isoformat(),
+        "locationId": "loc-1",
+        "id": "ghl-c-9",
+        "email": "Ana@Tailspin.example",
+        "firstName": "Ana",
+        "companyName": "Tailspin",
+        "tags": ["tier_2"],
+        "customFields": [{"id": "title", "value": "RevOps Manager"}],
+    }
+
+    created = _ghl_post(client, in_alpha, {**contact, "webhookId": "wh-c1"}).json()
+    renamed = _ghl_post(client, in_alpha, {**contact, "webhookId": "wh-c2", "firstName": "Anabel"}).json()
+    unknown = _ghl_post(client, in_alpha, {**contact, "webhookId": "wh-c3", "email": ""}).json()
+
+    assert created["outcome"] == "created lead ana@tailspin.example"
+    assert renamed["outcome"] == "updated lead ana@tailspin.example"
+    assert unknown["status"] == "stored" and unknown["outcome"] == "skipped: no email"
+    lead = Lead.objects.get()
+    assert (lead.first_name, lead.company, lead.title, lead.icp_tier) == (
+        "Anabel",
+        "Tailspin",
+        "RevOps Manager",
+        "B",
+    )
+    assert (lead.source_system, lead.source_id) == ("gohighlevel", "ghl-c-9")
