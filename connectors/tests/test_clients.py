@@ -125,6 +125,23 @@ def test_hubspot_search_contacts(hubspot):
     }
 
 
+def test_hubspot_list_contacts_pages_by_after(hubspot):
+    route = hubspot.get("/crm/v3/objects/contacts").respond(
+        200, json={"results": [hubspot_contact()], "paging": {"next": {"after": "152", "link": "..."}}}
+    )
+
+    page = HubSpotReadClient(config("hubspot")).list_contacts(
+        100, after="151", properties=["email", "jobtitle"]
+    )
+
+    assert page["paging"]["next"]["after"] == "152" and page["results"][0]["id"] == "151"
+    params = route.calls.last.request.url.params
+    assert (params["limit"], params["after"], params["properties"]) == ("100", "151", "email,jobtitle")
+    assert_bearer(route)
+    with pytest.raises(VendorValidationError):
+        HubSpotReadClient(config("hubspot")).list_contacts(101)
+
+
 def test_hubspot_search_limit_is_checked_before_calling():
     with pytest.raises(VendorValidationError):
         HubSpotReadClient(config("hubspot")).search_contacts([], 500)
@@ -317,6 +334,25 @@ def test_ghl_search_contact_by_email(ghl):
     params = route.calls.last.request.url.params
     assert (params["locationId"], params["email"]) == (LOCATION, "ada@example.com")
     assert_ghl_headers(route)
+
+
+def test_ghl_search_contacts_pages_by_search_after(ghl):
+    contact = {**GHL_CONTACT, "searchAfter": [1736503200000, GHL_CONTACT["id"]]}
+    route = ghl.post("/contacts/search").respond(200, json={"contacts": [contact], "total": 1})
+
+    page = GoHighLevelReadClient(config("gohighlevel", location_id=LOCATION)).search_contacts(
+        100, search_after=[1736500000000, "abc"]
+    )
+
+    assert page["contacts"][0]["searchAfter"] == [1736503200000, GHL_CONTACT["id"]]
+    assert body_of(route) == {
+        "locationId": LOCATION,
+        "pageLimit": 100,
+        "searchAfter": [1736500000000, "abc"],
+    }
+    assert_ghl_headers(route)
+    with pytest.raises(VendorValidationError):
+        GoHighLevelReadClient(config("gohighlevel", location_id=LOCATION)).search_contacts(501)
 
 
 def test_ghl_search_contact_by_email_none(ghl):
