@@ -2,22 +2,34 @@
 
 Builds N distinct Instantly events (default 45 000: opens, sends, replies and clicks, each with
 its own ``email_id``; no unsubscribes or bounces, so nothing is suppressed) plus 10 % replays of
-random earlier ones (default 5 000), shuffled: 50 000 requests. They are POSTed as JSON with the
-``X-MH1-Webhook-Secret`` header to ``/api/v1/webhooks/instantly/`` on the tenant's host through
-Django's test client (the real middleware, tenant routing and view, in-process, DEBUG off) from
-4 threads (--threads; each thread its own client and database connection), after a smaller
-single-thread run (--single-count, default 4 500 distinct + 500 replays) that keeps the whole
-script under about 4 minutes. Informational: requests/s answered 401 (wrong secret) from one
-thread, i.e. the framework's own cost without any write (--floor requests, 0 skips it).
+random earlier ones (default 5 000), shuffled: 50 000 requests. Each is a POST of the JSON body
+with the ``X-MH1-Webhook-Secret`` header to ``/api/v1/webhooks/instantly/`` on the tenant's host
+(https), made by calling the project's WSGI application (``mh1.wsgi.application``, what
+WSGI_APPLICATION names: the lean accept path of connectors.ingest in front of Django) in-process
+with a WSGI environ per request, prepared before the clock starts as a WSGI server would hand it
+over, DEBUG off, from 4 threads (--threads; each thread its own database connection). Before it,
+a smaller single-thread run (--single-count, default 4 500 distinct + 500 replays).
 
 Beside it, in the same run, the floor the database sets: the same keys in the same order, one
 raw ``INSERT INTO … (k) VALUES (%s) ON CONFLICT DO NOTHING`` per key, each its own autocommit
 transaction, through psycopg directly from the same number of threads, into a scratch table
 (schema ``bench_webhook``, dropped at the end). Target: webhook events/s ≥ 30 % of inserts/s.
 
+Informational: the same kind of requests through Django's test client (the full middleware
+stack and the reference view, as every event went before the accept path existed) from the
+same threads (--django-count distinct events, default 2 000, 0 skips it), and requests/s
+answered 401 (wrong secret) from one thread by the accept path and by the test client
+(--floor requests, 0 skips them).
+
 Each run is checked: every response 200, "stored" exactly once per distinct event and
 "duplicate" for every replay, and the WebhookEvent rows equal to the distinct events (0 lost,
 0 duplicated), each with outcome "stored".
+
+Measured on the 2-CPU machine (two runs): 3 825 and 3 814 events/s vs 11 651 and 11 245
+inserts/s at 4 threads (32.8 %, 33.9 %: PASS), 2 366 and 2 318 vs 5 820 and 5 360 at 1 thread;
+Django's test client 362 and 371 events/s at 4 threads (before the accept path: 298 events/s vs
+13 230 inserts/s, 2.3 %). What remains is the table (the same INSERT through psycopg alone
+reaches 55-65 % of the baseline at 4 threads) and the GIL the four threads share.
 
 Run by hand (not part of `make test`), on a database of its own:
 
@@ -29,13 +41,14 @@ SECRET_KEY and FIELD_ENCRYPTION_KEYS are set unless given (the endpoint's secret
 
 Uses the tenant ``benchw`` (created on first use) and its Instantly webhook endpoint. The run's
 events have email ids ``bench-wh-<n>``; they are removed at the start of every run, between the
-runs and at the end unless --keep (which leaves the last run's rows).
+runs and at the end unless --keep (which leaves the last measured run's rows).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import logging
 import os
@@ -62,8 +75,10 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django_tenants.utils import tenant_context  # noqa: E402
 
+from connectors import ingest  # noqa: E402
 from connectors.api import SECRET_HEADER  # noqa: E402
 from connectors.models import System, WebhookEndpoint, WebhookEvent  # noqa: E402
+from mh1.wsgi import application  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 
 SLUG = "benchw"
@@ -159,7 +174,69 @@ def run_threads(worker, events: list, threads: int) -> tuple[float, list]:
     return elapsed, results
 
 
+def wsgi_environs(chunk: list[tuple[str, bytes]], secret: str) -> list[dict]:
+    """One WSGI environ per request, as a server would hand it over (built before the clock)."""
+    base = {
+        "REQUEST_METHOD": "POST",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": URL,
+        "QUERY_STRING": "",
+        "SERVER_NAME": HOST,
+        "SERVER_PORT": "443",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": HOST,
+        "CONTENT_TYPE": "application/json",
+        ingest.SECRET_KEY_IN_ENVIRON: secret,
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "https",
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    return [{**base, "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)} for _, body in chunk]
+
+
 def ingest_worker(secret: str):
+    """Requests through mh1.wsgi.application, the accept path in front of Django."""
+
+    def work(chunk: list[tuple[str, bytes]], barrier: threading.Barrier) -> list:
+        environs = wsgi_environs(chunk, secret)
+        out = []
+        started: list[str] = []
+
+        def start_response(status, headers, exc_info=None):
+            started.append(status)
+
+        try:
+            connection.ensure_connection()  # opened before the clock starts
+            barrier.wait()
+            for (event_id, _), environ in zip(chunk, environs, strict=True):
+                t0 = time.perf_counter()
+                result = application(environ, start_response)
+                try:
+                    body = b"".join(result)
+                finally:
+                    if hasattr(result, "close"):
+                        result.close()
+                took = time.perf_counter() - t0
+                try:
+                    answer = json.loads(body)
+                except ValueError:
+                    answer = {}
+                status = int(started.pop()[:3])
+                out.append((event_id, status, answer.get("status"), answer.get("id"), took))
+        finally:
+            connection.close()
+        return out
+
+    return work
+
+
+def django_client_worker(secret: str):
+    """Requests through Django's test client: the full middleware stack and the reference view."""
+
     def work(chunk: list[tuple[str, bytes]], barrier: threading.Barrier) -> list:
         client = Client(HTTP_HOST=HOST, secure=True, headers={SECRET_HEADER: secret})
         out = []
@@ -215,19 +292,26 @@ def scratch_reset(conninfo: dict, *, drop: bool = False) -> None:
             conn.execute(f"CREATE TABLE {SCRATCH_TABLE} (k varchar(200) PRIMARY KEY)")
 
 
-def rejected_rate(requests: int) -> float:
-    """Requests/s answered 401 (wrong secret): middleware, tenant lookup, endpoint read; no write."""
-    client = Client(HTTP_HOST=HOST, secure=True, headers={SECRET_HEADER: "wrong"})
+def rejected_rates(requests: int) -> tuple[float, float]:
+    """Requests/s answered 401 (wrong secret) from one thread: (accept path, Django test client)."""
     body = b'{"event_type": "email_opened"}'
     request_log = logging.getLogger("django.request")
     level = request_log.level
     request_log.setLevel(logging.ERROR)  # each 401 would log a warning
+    start_response = lambda status, headers, exc_info=None: None  # noqa: E731
     try:
+        environs = wsgi_environs([("", body)] * (requests + 1), "wrong")
+        b"".join(application(environs.pop(), start_response))
+        started = time.perf_counter()
+        for environ in environs:
+            b"".join(application(environ, start_response))
+        fast = requests / (time.perf_counter() - started)
+        client = Client(HTTP_HOST=HOST, secure=True, headers={SECRET_HEADER: "wrong"})
         client.post(URL, data=body, content_type="application/json")
         started = time.perf_counter()
         for _ in range(requests):
             assert client.post(URL, data=body, content_type="application/json").status_code == 401
-        return requests / (time.perf_counter() - started)
+        return fast, requests / (time.perf_counter() - started)
     finally:
         request_log.setLevel(level)
         connection.close()
@@ -292,12 +376,33 @@ def check_inserts(conninfo: dict, results: list, distinct: set[str]) -> dict:
     return {"inserted": inserted, "in_table": in_table, "ok": inserted == in_table == len(distinct)}
 
 
+def print_run(label: str, seconds: float, check: dict, distinct: set[str], duplicates: int, ok: bool) -> None:
+    print(
+        f"  {label:<15}: {check['requests'] / seconds:8.0f} events/s  ({seconds:.1f} s; "
+        f"p50 {check['p50_ms']:.2f} ms, p99 {check['p99_ms']:.2f} ms per request)"
+    )
+    print(
+        f"  responses      : {check['http_200']} x 200 (other: {check['other_status'] or 'none'}), "
+        f"{check['stored']} stored, {check['duplicate']} duplicate "
+        f"(expected {len(distinct)} / {duplicates}); events not stored exactly once: "
+        f"{check['stored_not_once']}; replays answered with another id: {check['replay_other_id']}"
+    )
+    print(
+        f"  WebhookEvent   : {check['db_rows']} rows for {len(distinct)} distinct events, "
+        f"lost {check['lost']}, duplicated {check['duplicated']}, "
+        f"outcome not 'stored': {check['outcome_not_stored']}  -> {'OK' if ok else 'WRONG'}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=45_000, help="distinct events (default 45 000)")
     parser.add_argument("--duplicates", type=float, default=0.10, help="replays as a share of all requests")
     parser.add_argument("--single-count", type=int, default=4_500, help="distinct events, 1-thread run")
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--django-count", type=int, default=2_000, help="distinct events through the test client (0: skip)"
+    )
     parser.add_argument("--floor", type=int, default=1_000, help="rejected requests timed (0: skip)")
     parser.add_argument("--seed", type=int, default=20_260_101)
     parser.add_argument("--keep", action="store_true", help="leave the last run's WebhookEvent rows")
@@ -307,16 +412,21 @@ def main() -> None:
     settings.DEBUG = False  # no query log, no debug pages: production-like timings
     tenant = bench_tenant()
     secret = endpoint_secret(tenant)
+    ingest.cache_clear()
     conninfo = psycopg_conninfo()
     rng = random.Random(args.seed)
+    runs = [(1, args.single_count), (args.threads, args.count)]
+    if args.django_count:
+        runs.insert(0, (-args.threads, args.django_count))  # negative: through the test client
     sets = {}
-    for threads, count in ((1, args.single_count), (args.threads, args.count)):
+    for threads, count in runs:
         duplicates = round(count * args.duplicates / (1 - args.duplicates))
         events, distinct = make_events(count, duplicates, rng)
         sets[threads] = (events, distinct, duplicates)
+        through = "Django's test client" if threads < 0 else "mh1.wsgi.application"
         print(
-            f"threads={threads}: {len(events)} requests = {len(distinct)} distinct Instantly events "
-            f"+ {duplicates} replays, shuffled"
+            f"threads={abs(threads)}: {len(events)} requests = {len(distinct)} distinct Instantly events "
+            f"+ {duplicates} replays, shuffled, through {through}"
         )
     print(f"tenant {SLUG}, DEBUG off, {os.cpu_count()} CPUs")
     removed = delete_events(tenant)
@@ -327,9 +437,24 @@ def main() -> None:
     all_ok = True
     try:
         if args.floor:
-            rate = rejected_rate(args.floor)
-            print(f"\nframework floor (informational): {rate:.0f} requests/s answered 401, threads=1")
+            fast, django = rejected_rates(args.floor)
+            print(
+                f"\nanswered 401 (wrong secret, informational), threads=1: {fast:.0f} requests/s "
+                f"through the accept path, {django:.0f} through Django's test client"
+            )
         for threads, (events, distinct, duplicates) in sets.items():
+            if threads < 0:  # informational: the full Django stack, no baseline
+                delete_events(tenant)
+                connection.close()
+                seconds, results = run_threads(django_client_worker(secret), events, -threads)
+                check = check_ingest(tenant, results, distinct, len(events))
+                ok = ingest_ok(check, distinct)
+                all_ok &= ok
+                figures[threads] = {"events": len(events) / seconds, "check": check}
+                print(f"\nDjango test client, threads={-threads} ({len(events)} requests; informational)")
+                print_run("Django stack", seconds, check, distinct, duplicates, ok)
+                delete_events(tenant)
+                continue
             scratch_reset(conninfo)
             insert_seconds, insert_results = run_threads(insert_worker(conninfo), events, threads)
             inserts = check_inserts(conninfo, insert_results, distinct)
@@ -344,26 +469,12 @@ def main() -> None:
             insert_rate = len(events) / insert_seconds
             figures[threads] = {"events": events_rate, "inserts": insert_rate, "check": check}
             print(f"\nthreads={threads} ({len(events)} requests)")
-            print(
-                f"  webhook ingest : {events_rate:8.0f} events/s  ({ingest_seconds:.1f} s; "
-                f"p50 {check['p50_ms']:.2f} ms, p99 {check['p99_ms']:.2f} ms per request)"
-            )
+            print_run("webhook ingest", ingest_seconds, check, distinct, duplicates, ok)
             print(
                 f"  raw INSERT     : {insert_rate:8.0f} inserts/s ({insert_seconds:.1f} s; "
                 f"{inserts['inserted']} inserted, {inserts['in_table']} in table)"
             )
             print(f"  ratio          : {events_rate / insert_rate:.1%}")
-            print(
-                f"  responses      : {check['http_200']} x 200 (other: {check['other_status'] or 'none'}), "
-                f"{check['stored']} stored, {check['duplicate']} duplicate "
-                f"(expected {len(distinct)} / {duplicates}); events not stored exactly once: "
-                f"{check['stored_not_once']}; replays answered with another id: {check['replay_other_id']}"
-            )
-            print(
-                f"  WebhookEvent   : {check['db_rows']} rows for {len(distinct)} distinct events, "
-                f"lost {check['lost']}, duplicated {check['duplicated']}, "
-                f"outcome not 'stored': {check['outcome_not_stored']}  -> {'OK' if ok else 'WRONG'}"
-            )
             if threads != args.threads or not args.keep:
                 delete_events(tenant)
     finally:
@@ -376,12 +487,19 @@ def main() -> None:
     main_figures = figures[args.threads]
     ratio = main_figures["events"] / main_figures["inserts"]
     passed = ratio >= TARGET_RATIO and all_ok
+    django_line = (
+        f"; Django test client (informational): {figures[-args.threads]['events']:.0f} events/s "
+        f"at threads={args.threads}"
+        if args.django_count
+        else ""
+    )
     print(
         f"\nsummary: threads={args.threads}: {main_figures['events']:.0f} events/s vs "
         f"{main_figures['inserts']:.0f} inserts/s = {ratio:.1%} (target ≥ {TARGET_RATIO:.0%}); "
         f"threads=1: {figures[1]['events']:.0f} events/s vs {figures[1]['inserts']:.0f} inserts/s = "
         f"{figures[1]['events'] / figures[1]['inserts']:.1%}; lost {main_figures['check']['lost']}, "
         f"duplicated {main_figures['check']['duplicated']}; checks {'OK' if all_ok else 'WRONG'}"
+        f"{django_line}"
     )
     print("PASS" if passed else "FAIL")
     if not passed:

@@ -24,8 +24,7 @@ from connectors.models import SuppressionReason, System, WebhookEndpoint
 from connectors.services import (
     hubspot_contact_email,
     suppression_add,
-    webhook_event_apply,
-    webhook_event_record,
+    webhook_event_ingest,
 )
 
 logger = logging.getLogger(__name__)
@@ -98,7 +97,7 @@ def instantly_webhook(request):
     parsed, refusal = instantly_event(request.body)
     if parsed is None:
         return _error(400, refusal)
-    event, created = webhook_event_record(
+    event, created, outcome = webhook_event_ingest(
         system=System.INSTANTLY,
         event_id=parsed.event_id,
         event_type=parsed.event_type,
@@ -107,7 +106,6 @@ def instantly_webhook(request):
     )
     if not created:
         return JsonResponse({"status": "duplicate", "id": event.pk})
-    outcome = webhook_event_apply(event)
     return JsonResponse({"status": "stored", "id": event.pk, "outcome": outcome})
 
 
@@ -124,16 +122,14 @@ def one_click_unsubscribe(request, token: str):
     email = data["e"]
     if request.method == "GET":
         return render(request, "connectors/unsubscribe.html", {"email": email, "done": False})
-    event, created = webhook_event_record(
+    _, created, _ = webhook_event_ingest(
         system=System.MH1,
         event_id=f"one_click_unsubscribe:{email}",
         event_type="one_click_unsubscribe",
         email=email,
         payload={"body": request.POST.dict()},
     )
-    if created:
-        webhook_event_apply(event)
-    else:
+    if not created:  # clicked again: make sure, it costs nothing
         suppression_add(email=email, reason=SuppressionReason.UNSUBSCRIBED, source=System.MH1)
     return render(request, "connectors/unsubscribe.html", {"email": email, "done": True})
 
@@ -177,18 +173,14 @@ def hubspot_webhook(request):
         email = str(item.get("email") or "")
         if opted_out and not email:
             email = hubspot_contact_email(str(item.get("objectId", "")))
-        event, created = webhook_event_record(
+        _, created, _ = webhook_event_ingest(
             system=System.HUBSPOT,
             event_id=str(item["eventId"]),
             event_type=event_type,
             email=email,
             payload=item,
         )
-        if created:
-            stored += 1
-            webhook_event_apply(event)
-        else:
-            duplicates += 1
+        stored, duplicates = stored + created, duplicates + (not created)
     return JsonResponse({"status": "ok", "stored": stored, "duplicates": duplicates})
 
 
@@ -223,7 +215,7 @@ def gohighlevel_webhook(request):
     dnd = data.get("type") == "ContactDndUpdate" and (
         data.get("dnd") is True or (data.get("dndSettings") or {}).get("Email", {}).get("status") == "active"
     )
-    event, created = webhook_event_record(
+    event, created, outcome = webhook_event_ingest(
         system=System.GOHIGHLEVEL,
         event_id=str(data["webhookId"]),
         event_type="dnc" if dnd else str(data["type"]),
@@ -232,7 +224,7 @@ def gohighlevel_webhook(request):
     )
     if not created:
         return JsonResponse({"status": "duplicate", "id": event.pk})
-    return JsonResponse({"status": "stored", "id": event.pk, "outcome": webhook_event_apply(event)})
+    return JsonResponse({"status": "stored", "id": event.pk, "outcome": outcome})
 
 
 @csrf_exempt
@@ -257,13 +249,14 @@ def clay_results(request):
     except ValueError as exc:
         return _error(400, str(exc))
     email = data.get("email") if isinstance(data.get("email"), str) else ""
-    event, created = webhook_event_record(
+    event, created, outcome = webhook_event_ingest(
         system=System.CLAY,
         event_id=f"result:{ref}",
         event_type="enrichment_result",
         email=email if "@" in email and len(email) <= 254 else "",
         payload=data,
+        apply=enrichment_result_apply,
     )
     if not created:
         return JsonResponse({"status": "duplicate", "id": event.pk})
-    return JsonResponse({"status": "stored", "id": event.pk, "outcome": enrichment_result_apply(event)})
+    return JsonResponse({"status": "stored", "id": event.pk, "outcome": outcome})

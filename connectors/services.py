@@ -111,6 +111,24 @@ def webhook_event_record(
         return WebhookEvent.objects.get(system=system, event_id=event_id[:200]), False
 
 
+def webhook_event_ingest(
+    *, system: str, event_id: str, event_type: str, email: str, payload: dict, apply=None
+) -> tuple[WebhookEvent, bool, str]:
+    """Store an event once and act on it in one transaction; returns (event, created, outcome).
+
+    An effect that fails rolls the event back with it, so the sender's retry applies it (a stored
+    event whose effect never happened would be answered "duplicate" for ever). ``apply`` defaults
+    to ``webhook_event_apply``.
+    """
+    with transaction.atomic():
+        event, created = webhook_event_record(
+            system=system, event_id=event_id, event_type=event_type, email=email, payload=payload
+        )
+        if not created:
+            return event, False, event.outcome
+        return event, True, (apply or webhook_event_apply)(event)
+
+
 # Inbound event types that stop outreach to the address at once.
 SUPPRESSING_EVENTS = {
     "lead_unsubscribed": SuppressionReason.UNSUBSCRIBED,

@@ -10,7 +10,7 @@ from django_tenants.utils import get_public_schema_name
 
 from mh1.context import correlation_id, new_correlation_id
 
-_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+CORRELATION_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class ActiveTenantMiddleware(TenantMainMiddleware):
@@ -35,7 +35,7 @@ class CorrelationIdMiddleware:
 
     def __call__(self, request):
         incoming = request.headers.get("X-Correlation-ID", "")
-        value = incoming if _CORRELATION_ID.match(incoming) else new_correlation_id()
+        value = incoming if CORRELATION_ID_PATTERN.match(incoming) else new_correlation_id()
         token = correlation_id.set(value)
         try:
             response = self.get_response(request)
