@@ -143,6 +143,17 @@ def _send(request: ActionRequest, payload: dict[str, Any], to: str) -> dict[str,
 # --- CRM and campaign writes ------------------------------------------------------------------
 
 
+def _write_client(system: str):
+    """The tenant's write client; missing or unusable credentials fail the action with the reason."""
+    from connectors import clients
+    from connectors.errors import ConnectorError
+
+    try:
+        return clients.write_client(system)
+    except ConnectorError as exc:
+        raise exc.as_execution_error() from exc
+
+
 def _vendor_call(
     request: ActionRequest,
     system: str,
@@ -178,10 +189,9 @@ def _vendor_call(
 
 
 def crm_upsert_contact(request: ActionRequest, payload: dict[str, Any]) -> dict[str, Any]:
-    from connectors import clients
 
     system, email, properties = payload["system"], payload["email"], payload["properties"]
-    writer = clients.write_client(system)
+    writer = _write_client(system)
 
     def run():
         if system == System.HUBSPOT:
@@ -205,10 +215,9 @@ def crm_upsert_contact(request: ActionRequest, payload: dict[str, Any]) -> dict[
 
 
 def crm_add_tag(request: ActionRequest, payload: dict[str, Any]) -> dict[str, Any]:
-    from connectors import clients
 
     system, email, tag = payload["system"], payload["email"], payload["tag"]
-    writer = clients.write_client(system)
+    writer = _write_client(system)
 
     def run():
         if system == System.HUBSPOT:
@@ -223,9 +232,8 @@ def crm_add_tag(request: ActionRequest, payload: dict[str, Any]) -> dict[str, An
 
 
 def campaign_pause(request: ActionRequest, payload: dict[str, Any]) -> dict[str, Any]:
-    from connectors import clients
 
-    writer = clients.write_client(System.INSTANTLY)
+    writer = _write_client(System.INSTANTLY)
     campaign_id = payload["campaign_id"]
 
     def run():
@@ -248,12 +256,11 @@ def enrichment_lookup(request: ActionRequest, payload: dict[str, Any]) -> dict[s
     (a second row would be enriched, and paid for, twice).
     """
     from campaigns.models import Lead
-    from connectors import clients
     from connectors.clay import clay_source_reserve
     from connectors.models import Enrichment
 
     email = payload["email"].lower()
-    writer = clients.write_client(System.CLAY)
+    writer = _write_client(System.CLAY)
     webhook_url = writer.config.extra.get("webhook_url", "")
     if not webhook_url:
         raise FatalExecutionError(

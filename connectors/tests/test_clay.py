@@ -326,3 +326,16 @@ def test_the_connection_test_checks_the_source_without_sending_a_row(clay, sandb
     assert len(sandbox.state.requests_log()) == sent
     ClaySource.objects.update(submissions=WEBHOOK_SUBMISSIONS_MAX)
     assert connection_test("clay")["webhook source"].startswith("failed: all submissions used")
+
+
+def test_a_lookup_without_clay_credentials_fails_at_once_with_the_reason(clay, sandbox):
+    approver, _ = clay
+    Credential.objects.filter(system="clay").delete()
+    request = _lookup(approver, "enrich-nocreds")
+
+    assert action_execute(request.pk) == Status.FAILED
+
+    request.refresh_from_db()
+    assert "No clay credentials for this tenant" in request.error
+    assert request.attempts == 1  # not retried: it cannot work until someone adds them
+    assert not sandbox.state.requests_log("POST", "/clay/")
