@@ -241,7 +241,6 @@ class EnrichmentAdmin(ReadOnlyAdmin):
     list_filter = ("provider", "status")
     search_fields = ("=email", "=ref")
     date_hierarchy = "submitted_at"
-    list_select_related = ("request",)
     fields = (
         "ref",
         "provider",

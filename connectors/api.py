@@ -54,6 +54,14 @@ def _error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"detail": message}, status=status)
 
 
+def _secret_header_valid(request, system: str) -> bool:
+    """The tenant's active endpoint for ``system`` exists and the secret header matches it
+    (constant time): the only proof of origin for vendors that sign nothing."""
+    endpoint = WebhookEndpoint.objects.filter(system=system, is_active=True).first()
+    given = request.headers.get(SECRET_HEADER, "")
+    return endpoint is not None and hmac.compare_digest(given.encode(), str(endpoint.secret).encode())
+
+
 class InstantlyEvent(NamedTuple):
     """One Instantly event as it is stored (before webhook_event_record's truncation)."""
 
@@ -88,9 +96,7 @@ def instantly_event(body: bytes) -> tuple[InstantlyEvent | None, str]:
 @require_http_methods(["POST"])
 def instantly_webhook(request):
     """Instantly webhooks; the reference for connectors.ingest, which answers them in production."""
-    endpoint = WebhookEndpoint.objects.filter(system=System.INSTANTLY, is_active=True).first()
-    given = request.headers.get(SECRET_HEADER, "")
-    if endpoint is None or not hmac.compare_digest(given.encode(), str(endpoint.secret).encode()):
+    if not _secret_header_valid(request, System.INSTANTLY):
         return _error(401, f"Missing or wrong {SECRET_HEADER} header.")
     if int(request.headers.get("Content-Length") or 0) > MAX_BODY_BYTES or len(request.body) > MAX_BODY_BYTES:
         return _error(413, f"Body larger than {MAX_BODY_BYTES} bytes.")
@@ -235,9 +241,7 @@ def clay_results(request):
     ``mh1_ref``; a repeat is acknowledged and ignored."""
     from connectors.clay import enrichment_result_apply, result_ref
 
-    endpoint = WebhookEndpoint.objects.filter(system=System.CLAY, is_active=True).first()
-    given = request.headers.get(SECRET_HEADER, "")
-    if endpoint is None or not hmac.compare_digest(given.encode(), str(endpoint.secret).encode()):
+    if not _secret_header_valid(request, System.CLAY):
         return _error(401, f"Missing or wrong {SECRET_HEADER} header.")
     data, error = _json_body(request)
     if error:

@@ -56,7 +56,7 @@ def _domain(value: Any) -> str:
     return host.removeprefix("www.")
 
 
-LEAD_FIELDS: dict[str, tuple[str, Any]] = {
+RESULT_TO_LEAD: dict[str, tuple[str, Any]] = {
     "title": ("title", _text(200)),
     "company_name": ("company", _text(200)),
     "company_domain": ("company_domain", _domain),
@@ -155,7 +155,7 @@ def enrichment_result_apply(event: WebhookEvent) -> str:
             outcome = "stored; results for this lookup were already applied"
         else:
             values: dict[str, Any] = {}
-            for source_key, (lead_field, convert) in LEAD_FIELDS.items():
+            for source_key, (lead_field, convert) in RESULT_TO_LEAD.items():
                 if data.get(source_key) in (None, ""):
                     continue
                 try:
