@@ -32,6 +32,26 @@ def _windows(now: datetime, domain: str, policy: SendingPolicy):
     ]
 
 
+def _claim_pacing(cursor, now: datetime, min_delay_seconds: int) -> None:
+    """Claim the one pacing row if the minimum delay has passed, else DeferExecution to then."""
+    cursor.execute(
+        "INSERT INTO connectors_sendcounter (scope, window_start, domain, count) "
+        "VALUES ('pacing', '1970-01-01T00:00:00Z', '', 0) ON CONFLICT DO NOTHING"
+    )
+    cursor.execute(
+        "UPDATE connectors_sendcounter SET last_sent_at = %s, count = count + 1 "
+        "WHERE scope = 'pacing' AND (last_sent_at IS NULL OR last_sent_at <= %s) RETURNING id",
+        [now, now - timedelta(seconds=min_delay_seconds)],
+    )
+    if cursor.fetchone() is None:
+        cursor.execute("SELECT last_sent_at FROM connectors_sendcounter WHERE scope = 'pacing'")
+        last = cursor.fetchone()[0]
+        raise DeferExecution(
+            f"Sending policy: at least {min_delay_seconds} s between sends.",
+            last + timedelta(seconds=min_delay_seconds),
+        )
+
+
 def reserve_send(recipient: str, now: datetime | None = None) -> None:
     """Count one send to ``recipient`` in every window, or raise DeferExecution (nothing counted
     once the caller's transaction rolls back). Call inside the transaction that records the send."""
@@ -39,23 +59,11 @@ def reserve_send(recipient: str, now: datetime | None = None) -> None:
     policy = SendingPolicy.get_solo()
     domain = domain_of(recipient)
     with connection.cursor() as cursor:
-        # minimum delay between two sends: one pacing row, claimed only if the gap has passed
-        cursor.execute(
-            "INSERT INTO connectors_sendcounter (scope, window_start, domain, count) "
-            "VALUES ('pacing', '1970-01-01T00:00:00Z', '', 0) ON CONFLICT DO NOTHING"
-        )
-        cursor.execute(
-            "UPDATE connectors_sendcounter SET last_sent_at = %s, count = count + 1 "
-            "WHERE scope = 'pacing' AND (last_sent_at IS NULL OR last_sent_at <= %s) RETURNING id",
-            [now, now - timedelta(seconds=policy.min_delay_seconds)],
-        )
-        if cursor.fetchone() is None:
-            cursor.execute("SELECT last_sent_at FROM connectors_sendcounter WHERE scope = 'pacing'")
-            last = cursor.fetchone()[0]
-            raise DeferExecution(
-                f"Sending policy: at least {policy.min_delay_seconds} s between sends.",
-                last + timedelta(seconds=policy.min_delay_seconds),
-            )
+        # minimum delay between two sends: one pacing row, claimed only if the gap has passed.
+        # Without a minimum there is nothing to pace (and a send whose clock was read just before
+        # another's commit must not be deferred to a moment already past).
+        if policy.min_delay_seconds:
+            _claim_pacing(cursor, now, policy.min_delay_seconds)
         for scope, start, end, window_domain, limit in _windows(now, domain, policy):
             cursor.execute(
                 "INSERT INTO connectors_sendcounter (scope, window_start, domain, count) "
