@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from connectors import clients
-from connectors.errors import ConnectorError
-from connectors.models import CallLedger, CallStatus, Credential, Suppression, SuppressionReason, System
+from connectors.ledger import call_once, push_key
+from connectors.models import Credential, Suppression, SuppressionReason, System
 from connectors.services import suppression_add
 
 logger = logging.getLogger(__name__)
@@ -27,24 +26,7 @@ PULL_MAX_PAGES = 50
 
 
 def _once(system: str, operation: str, key: str, call: dict[str, Any], run) -> dict[str, Any]:
-    """One external write per key: recorded before, its outcome after; a repeat makes no call."""
-    with transaction.atomic():
-        ledger, created = CallLedger.objects.select_for_update().get_or_create(
-            idempotency_key=key, defaults={"system": system, "operation": operation, "request": call}
-        )
-        if not created and ledger.status == CallStatus.SUCCEEDED:
-            return {**(ledger.response or {}), "repeat": True}
-    try:
-        result = run()
-    except ConnectorError as exc:
-        CallLedger.objects.filter(pk=ledger.pk).update(
-            status=CallStatus.FAILED, error=str(exc)[:5000], finished_at=timezone.now()
-        )
-        raise
-    CallLedger.objects.filter(pk=ledger.pk).update(
-        status=CallStatus.SUCCEEDED, response=result, finished_at=timezone.now()
-    )
-    return result
+    return call_once(key, system, operation, call, run)
 
 
 def push_suppression(suppression_id: int) -> dict[str, str]:
@@ -60,7 +42,7 @@ def push_suppression(suppression_id: int) -> dict[str, str]:
             _once(
                 System.INSTANTLY,
                 "block_list_add",
-                f"suppress:instantly:{value}",
+                push_key(System.INSTANTLY, value),
                 {"bl_value": value},
                 lambda: {"id": writer.add_block_list_entry(value).get("id")},
             )
@@ -84,7 +66,7 @@ def _tag_crm_contact(system: str, email: str) -> bool:
             _once(
                 system,
                 "dnc",
-                f"suppress:{system}:{email}",
+                push_key(system, email),
                 {"email": email},
                 lambda: {"id": writer.set_properties(contact["id"], {"hs_email_optout": "true"})["id"]},
             )
@@ -95,7 +77,7 @@ def _tag_crm_contact(system: str, email: str) -> bool:
         _once(
             system,
             "dnc",
-            f"suppress:{system}:{email}",
+            push_key(system, email),
             {"email": email},
             lambda: {"id": contact["id"], "tags": writer.add_tags(contact["id"], [DNC_TAG])},
         )

@@ -1,0 +1,89 @@
+"""The call ledger: every external write recorded by key before the call, its outcome after.
+
+One module owns the keys and the states, so no two origins can collide and every path treats an
+unfinished call the same way:
+
+- **Keys are namespaced by origin.** An approved action's call is ``action:<its idempotency
+  key>``; a suppression pushed to a system is ``suppress:<system>:<canonical value>``. A proposer
+  chooses only the part after ``action:``, so it can never take a key another origin will need
+  (and ``approvals`` refuses proposals whose key starts with a reserved prefix, so a key reads the
+  same in the queue and in the ledger).
+- **States:** started (recorded, call under way), succeeded, failed (certainly not applied: safe
+  to try again), unknown (it may have reached the vendor: reconcile by reading, never resend
+  blindly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from connectors.models import CallLedger, CallStatus
+
+ACTION = "action"
+SUPPRESS = "suppress"
+# Prefixes a proposer may not put at the start of an action's idempotency key.
+RESERVED_PREFIXES = tuple(f"{origin}:" for origin in (ACTION, SUPPRESS))
+
+
+def action_key(idempotency_key: str) -> str:
+    """The ledger key of an approved action's external call."""
+    return f"{ACTION}:{idempotency_key}"
+
+
+def push_key(system: str, value: str) -> str:
+    """The ledger key of pushing one suppression (a canonical address or domain) to ``system``."""
+    return f"{SUPPRESS}:{system}:{value}"
+
+
+def is_reserved(idempotency_key: str) -> bool:
+    return idempotency_key.startswith(RESERVED_PREFIXES)
+
+
+def call_finish(ledger: CallLedger, *, response: dict | None = None, error: str = "") -> None:
+    """Record the outcome: failed (with the error) or succeeded (with the response)."""
+    ledger.status = CallStatus.FAILED if error else CallStatus.SUCCEEDED
+    ledger.response = response
+    ledger.error = error[:5000]
+    ledger.finished_at = timezone.now()
+    ledger.save(update_fields=["status", "response", "error", "finished_at"])
+
+
+def call_mark_unknown(ledger: CallLedger, error: str = "") -> None:
+    """The call may have reached the vendor: only a read can tell."""
+    ledger.status = CallStatus.UNKNOWN
+    ledger.error = error[:5000]
+    ledger.finished_at = timezone.now()
+    ledger.save(update_fields=["status", "error", "finished_at"])
+
+
+def call_once(key: str, system: str, operation: str, call: dict[str, Any], run: Callable[[], dict]) -> dict:
+    """One external write per key: recorded before, its outcome after; a repeat makes no call.
+
+    ``run`` raises ``ConnectorError`` on failure; an ``OutcomeUnknownError`` leaves the row
+    unknown (the caller reconciles), any other failure leaves it failed (safe to try again).
+    """
+    from connectors.errors import OutcomeUnknownError
+
+    with transaction.atomic():
+        ledger, created = CallLedger.objects.select_for_update().get_or_create(
+            idempotency_key=key, defaults={"system": system, "operation": operation, "request": call}
+        )
+        if not created and ledger.status == CallStatus.SUCCEEDED:
+            return {**(ledger.response or {}), "repeat": True}
+        if not created:
+            ledger.status, ledger.error = CallStatus.STARTED, ""
+            ledger.save(update_fields=["status", "error"])
+    try:
+        result = run()
+    except OutcomeUnknownError as exc:
+        call_mark_unknown(ledger, str(exc))
+        raise
+    except Exception as exc:
+        call_finish(ledger, error=str(exc) or exc.__class__.__name__)
+        raise
+    call_finish(ledger, response=result)
+    return result
