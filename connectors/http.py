@@ -4,6 +4,12 @@ A call goes, per attempt: our rate limit for (tenant, vendor), shared by every w
 Redis -> the circuit breaker of (tenant, vendor) -> httpx. Retryable failures (429, 5xx, time-outs,
 connection errors) are retried with exponential backoff and jitter, waiting at least what the
 vendor's ``Retry-After`` asks. What is left at the end is raised as a ``ConnectorError``.
+
+A request that is not idempotent (POST, and PATCH unless the caller says it is) is retried only
+when it certainly never arrived: the connection never opened (connect error, connect or pool
+time-out), or the vendor refused it unprocessed (429, 503 with ``Retry-After``). Any other failure
+once it may have been sent (read/write errors and time-outs, a dropped connection, 500/502/504)
+raises ``OutcomeUnknownError``: the caller's ledger marks it unknown and reconciles by reading.
 """
 
 from __future__ import annotations
@@ -73,7 +79,8 @@ _breakers_lock = threading.Lock()
 
 def _not_a_vendor_failure(exc: BaseException) -> bool:
     # Only the vendor misbehaving (429, 5xx, time-outs) counts; our own refusals and 4xx do not.
-    return not isinstance(exc, RetryableError) or isinstance(exc, (CircuitOpenError, RateLimitedLocally))
+    vendor_failure = isinstance(exc, (RetryableError, OutcomeUnknownError))
+    return not vendor_failure or isinstance(exc, (CircuitOpenError, RateLimitedLocally))
 
 
 def circuit_breaker_for(tenant_key: str, system: str) -> pybreaker.CircuitBreaker:
@@ -121,8 +128,22 @@ def _storage_for(redis_url: str | None, prefix: str) -> Storage:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-# Repeating these cannot create a second effect (PATCH here is upsert-by-key).
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+# Repeating these cannot create a second effect. PATCH is not among them: a PATCH that appends
+# or increments is not; a caller whose PATCH is (HubSpot's upsert by email) says so with
+# ``idempotent=True``, as does one whose POST only reads (a search) or sets a state (pause).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+# The request certainly never left: no connection was opened, or none was free in the pool.
+NEVER_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _refused_unprocessed(status_code: int, retry_after: float | None) -> bool:
+    """The vendor turned the request away before acting on it: safe to repeat any request.
+
+    429 is a refusal by definition; a 503 is only when it says when to come back (a load shedder
+    or maintenance page), a bare 503 can come from a proxy after the backend applied the write.
+    """
+    return status_code == 429 or (status_code == 503 and retry_after is not None)
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -215,14 +236,19 @@ class VendorHTTP:
         headers: dict[str, str] | None = None,
         ok_statuses: Collection[int] = (),
         endpoint_limit: tuple[str, int] | None = None,
+        idempotent: bool | None = None,
     ) -> httpx.Response:
         """Send one logical request; return the response (2xx or one of ``ok_statuses``).
 
         ``ok_statuses`` lets a client handle e.g. 404 or 409 itself instead of getting an error.
         ``endpoint_limit`` is ``(name, per_minute)`` for a vendor endpoint with its own, lower
         limit (Instantly's ``GET /api/v2/emails``: 20/min), taken on top of the system-wide one.
-        Raises ``ConnectorError`` (retryable, validation or fatal).
+        ``idempotent`` overrides what the method implies: ``True`` where the vendor's semantics
+        make repeating harmless (a search sent as POST, an upsert by key, pausing a campaign).
+        Raises ``ConnectorError`` (retryable, validation or fatal), or ``OutcomeUnknownError``
+        when a request that is not idempotent failed after it may have been applied.
         """
+        repeatable = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
         retrying = Retrying(
             stop=self._stop,
             wait=self._wait,
@@ -242,6 +268,7 @@ class VendorHTTP:
                     headers=headers,
                     ok_statuses=ok_statuses,
                     endpoint_limit=endpoint_limit,
+                    repeatable=repeatable,
                 )
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
@@ -256,13 +283,16 @@ class VendorHTTP:
         headers: dict[str, str] | None,
         ok_statuses: Collection[int],
         endpoint_limit: tuple[str, int] | None,
+        repeatable: bool,
     ) -> httpx.Response:
         # An open circuit sends nothing, so it must not spend (or wait for) a rate-limit token.
         if self._breaker.current_state != pybreaker.STATE_OPEN:
             self._take_token(endpoint_limit)
         try:
             with self._breaker.calling():
-                return self._send(method, path, attempt_number, json, params, headers, ok_statuses)
+                return self._send(
+                    method, path, attempt_number, json, params, headers, ok_statuses, repeatable
+                )
         except pybreaker.CircuitBreakerError:
             logger.warning(
                 "vendor circuit open",
@@ -283,6 +313,7 @@ class VendorHTTP:
         params: dict[str, Any] | None,
         headers: dict[str, str] | None,
         ok_statuses: Collection[int],
+        repeatable: bool,
     ) -> httpx.Response:
         log_fields = {
             "vendor": self.config.system,
@@ -294,33 +325,51 @@ class VendorHTTP:
         started = time.monotonic()
         try:
             response = self._client.request(method, path, json=json, params=params, headers=headers)
-        except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError) as exc:
-            # The request may have been applied: only methods safe to repeat are retried.
-            logger.warning("vendor call timed out", extra={**log_fields, "error": type(exc).__name__})
-            if method.upper() not in IDEMPOTENT_METHODS:
-                raise OutcomeUnknownError(
-                    self.config.system,
-                    f"no answer after {self.config.timeout:g}s to {method} ({type(exc).__name__}); "
-                    "the write may have been applied",
+        except NEVER_SENT_ERRORS as exc:
+            name = type(exc).__name__
+            if isinstance(exc, httpx.TimeoutException):
+                logger.warning("vendor call timed out", extra={**log_fields, "error": name})
+                raise RetryableError(
+                    self.config.system, f"timed out after {self.config.timeout:g}s before sending ({name})"
                 ) from exc
-            raise RetryableError(
-                self.config.system, f"timed out after {self.config.timeout:g}s ({type(exc).__name__})"
-            ) from exc
-        except httpx.TimeoutException as exc:
-            logger.warning("vendor call timed out", extra={**log_fields, "error": type(exc).__name__})
-            raise RetryableError(
-                self.config.system, f"timed out after {self.config.timeout:g}s ({type(exc).__name__})"
-            ) from exc
+            logger.warning("vendor call failed", extra={**log_fields, "error": name})
+            raise RetryableError(self.config.system, f"connection failed ({name})") from exc
         except httpx.TransportError as exc:
-            logger.warning("vendor call failed", extra={**log_fields, "error": type(exc).__name__})
-            raise RetryableError(self.config.system, f"connection failed ({type(exc).__name__})") from exc
+            # The request may have reached the vendor: only one safe to repeat is retried.
+            timed_out = isinstance(exc, httpx.TimeoutException)
+            name = type(exc).__name__
+            logger.warning(
+                "vendor call timed out" if timed_out else "vendor call failed",
+                extra={**log_fields, "error": name},
+            )
+            what = f"no answer after {self.config.timeout:g}s" if timed_out else "the connection broke"
+            if not repeatable:
+                raise OutcomeUnknownError(
+                    self.config.system, f"{what} to {method} ({name}); the write may have been applied"
+                ) from exc
+            if timed_out:
+                raise RetryableError(
+                    self.config.system, f"timed out after {self.config.timeout:g}s ({name})"
+                ) from exc
+            raise RetryableError(self.config.system, f"connection failed ({name})") from exc
         log_fields.update(status=response.status_code, elapsed_ms=round((time.monotonic() - started) * 1000))
         if response.is_success or response.status_code in ok_statuses:
             logger.info("vendor call", extra=log_fields)
             return response
-        error = error_from_response(
-            self.config.system, response, retry_after=parse_retry_after(response.headers.get("Retry-After"))
-        )
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        error = error_from_response(self.config.system, response, retry_after=retry_after)
+        if (
+            not repeatable
+            and isinstance(error, RetryableError)
+            and not _refused_unprocessed(response.status_code, retry_after)
+        ):
+            error = OutcomeUnknownError(
+                self.config.system,
+                f"{error.vendor_message} (the {method} may have been applied: read before repeating it)",
+                status_code=error.status_code,
+                vendor_code=error.vendor_code,
+                retry_after=retry_after,
+            )
         self._redact(error)
         logger.warning(
             "vendor call refused",

@@ -64,7 +64,9 @@ class GoHighLevelReadClient(VendorClient):
         body: dict[str, Any] = {"locationId": self.location_id, "pageLimit": page_limit}
         if search_after:
             body["searchAfter"] = list(search_after)
-        return self._json(self.http.request("POST", "/contacts/search", json=body)) or {"contacts": []}
+        # a search is a read sent as POST: repeating it is harmless
+        response = self.http.request("POST", "/contacts/search", json=body, idempotent=True)
+        return self._json(response) or {"contacts": []}
 
     def list_pipelines(self) -> list[dict[str, Any]]:
         response = self.http.request(
@@ -97,8 +99,9 @@ class GoHighLevelWriteClient(GoHighLevelReadClient):
     def _tags(self, method: str, contact_id: str, tags: list[str]) -> list[str]:
         if not tags:
             raise VendorValidationError(self.system, "no tags given")
+        # adding a tag the contact has leaves one tag: a repeated add (POST) is harmless
         response = self.http.request(
-            method, f"/contacts/{_segment(contact_id)}/tags", json={"tags": list(tags)}
+            method, f"/contacts/{_segment(contact_id)}/tags", json={"tags": list(tags)}, idempotent=True
         )
         return (self._json(response) or {}).get("tags", [])
 

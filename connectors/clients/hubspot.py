@@ -94,7 +94,8 @@ class HubSpotReadClient(VendorClient):
             body["properties"] = properties
         if after:
             body["after"] = after
-        return self._json(self.http.request("POST", f"{CONTACTS}/search", json=body))
+        # a search is a read sent as POST: repeating it is harmless
+        return self._json(self.http.request("POST", f"{CONTACTS}/search", json=body, idempotent=True))
 
     def get_company(self, company_id: str, properties: list[str] | None = None) -> dict[str, Any] | None:
         response = self.http.request(
@@ -119,6 +120,7 @@ class HubSpotWriteClient(HubSpotReadClient):
             params={"idProperty": "email"},
             json={"properties": properties},
             ok_statuses=(404,),
+            idempotent=True,  # sets properties on the contact keyed by email: a repeat sets them again
         )
         if response.status_code != 404:
             return self._result(self._json(response), created=False)
@@ -144,7 +146,7 @@ class HubSpotWriteClient(HubSpotReadClient):
     def set_properties(self, contact_id: str, properties: dict[str, Any]) -> dict[str, Any]:
         """Set properties on a contact by id (tags, lifecycle stage, custom fields)."""
         response = self.http.request(
-            "PATCH", f"{CONTACTS}/{_segment(contact_id)}", json={"properties": properties}
+            "PATCH", f"{CONTACTS}/{_segment(contact_id)}", json={"properties": properties}, idempotent=True
         )
         return self._result(self._json(response), created=False)
 

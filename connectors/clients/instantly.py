@@ -180,14 +180,19 @@ class InstantlyWriteClient(InstantlyReadClient):
         if missing:
             raise VendorValidationError(self.system, f"leads without an email at positions {missing[:10]}")
         body = {"campaign_id": campaign_id, "leads": leads, "skip_if_in_campaign": skip_if_in_campaign}
-        return self._json(self.http.request("POST", "/api/v2/leads/add", json=body))
+        # with skip_if_in_campaign a repeat adds nobody twice; without it a repeat duplicates leads
+        response = self.http.request("POST", "/api/v2/leads/add", json=body, idempotent=skip_if_in_campaign)
+        return self._json(response)
 
     def activate_campaign(self, campaign_id: str) -> dict[str, Any]:
         """Start (or resume) sending; a Draft campaign sends nothing until this is called."""
-        return self._json(self.http.request("POST", f"/api/v2/campaigns/{_segment(campaign_id)}/activate"))
+        # sets the campaign's status: activating an active campaign changes nothing
+        path = f"/api/v2/campaigns/{_segment(campaign_id)}/activate"
+        return self._json(self.http.request("POST", path, idempotent=True))
 
     def pause_campaign(self, campaign_id: str) -> dict[str, Any]:
-        return self._json(self.http.request("POST", f"/api/v2/campaigns/{_segment(campaign_id)}/pause"))
+        path = f"/api/v2/campaigns/{_segment(campaign_id)}/pause"
+        return self._json(self.http.request("POST", path, idempotent=True))  # sets the status, like activate
 
     def add_block_list_entry(self, value: str) -> dict[str, Any]:
         """Block an email address or a whole domain for the workspace."""

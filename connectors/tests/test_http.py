@@ -16,6 +16,7 @@ from connectors.errors import (
     CircuitOpenError,
     ConnectorError,
     FatalError,
+    OutcomeUnknownError,
     RateLimitedLocally,
     RetryableError,
     VendorValidationError,
@@ -120,12 +121,12 @@ def test_parse_retry_after():
 
 
 def test_5xx_is_retried_up_to_max_attempts_with_growing_backoff(router, sleeps):
-    route = router.post("/leads").respond(
+    route = router.get("/leads").respond(
         503, json={"statusCode": 503, "error": "Unavailable", "message": "down"}
     )
 
     with pytest.raises(RetryableError) as caught:
-        make_http(sleeps, max_attempts=4, backoff_base=0.5).request("POST", "/leads", json={"a": 1})
+        make_http(sleeps, max_attempts=4, backoff_base=0.5).request("GET", "/leads")
 
     assert route.call_count == 4
     assert len(sleeps) == 3
@@ -405,3 +406,233 @@ def test_post_that_times_out_after_sending_is_not_repeated():
         with pytest.raises(OutcomeUnknownError, match="may have been applied"):
             http.request("POST", "/crm/v3/objects/contacts", json={"properties": {}})
     assert route.call_count == 1
+
+
+# --- non-idempotent requests: retried only when they certainly never arrived ---------------------
+# Each case counts the requests that reached the mock: a POST repeated after it may have been
+# applied is a second payment at Clay or a duplicate contact at GoHighLevel.
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_post_answered_5xx_is_tried_once_and_raises_outcome_unknown(router, sleeps, status):
+    route = router.post("/rows").respond(status, json={"message": "upstream broke"})
+
+    with pytest.raises(OutcomeUnknownError) as caught:
+        make_http(sleeps).request("POST", "/rows", json={"email": "a@b.example"})
+
+    assert route.call_count == 1 and sleeps == []
+    assert caught.value.status_code == status
+    assert "may have been applied" in str(caught.value)
+
+
+def test_post_502_without_retry_after_is_unknown(router, sleeps):
+    route = router.post("/rows").respond(502)
+
+    with pytest.raises(OutcomeUnknownError):
+        make_http(sleeps).request("POST", "/rows", json={})
+
+    assert route.call_count == 1
+
+
+def test_post_503_without_retry_after_is_unknown(router, sleeps):
+    route = router.post("/rows").respond(503, json={"message": "down"})
+
+    with pytest.raises(OutcomeUnknownError):
+        make_http(sleeps).request("POST", "/rows", json={})
+
+    assert route.call_count == 1
+
+
+def test_post_503_with_retry_after_is_retried(router, sleeps):
+    route = router.post("/rows").mock(
+        side_effect=[httpx.Response(503, headers={"Retry-After": "2"}), httpx.Response(200, json={"id": 1})]
+    )
+
+    assert make_http(sleeps).request("POST", "/rows", json={}).json() == {"id": 1}
+    assert route.call_count == 2 and sleeps == [2.0]
+
+
+def test_post_answered_429_is_retried(router, sleeps):
+    route = router.post("/rows").mock(side_effect=[httpx.Response(429), httpx.Response(201, json={})])
+
+    assert make_http(sleeps).request("POST", "/rows", json={}).status_code == 201
+    assert route.call_count == 2
+
+
+@pytest.mark.parametrize("error", [httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout])
+def test_post_with_connect_error_is_retried(router, sleeps, error):
+    route = router.post("/rows").mock(side_effect=[error("never sent"), httpx.Response(200, json={})])
+
+    assert make_http(sleeps).request("POST", "/rows", json={}).status_code == 200
+    assert route.call_count == 2
+
+
+def test_post_whose_connection_never_opens_exhausts_into_a_retryable_error(router, sleeps):
+    route = router.post("/rows").mock(side_effect=httpx.ConnectError("refused"))
+
+    with pytest.raises(RetryableError, match="connection failed"):
+        make_http(sleeps, max_attempts=3).request("POST", "/rows", json={})
+
+    assert route.call_count == 3
+
+
+@pytest.mark.parametrize(
+    "error",
+    [httpx.ReadTimeout, httpx.WriteTimeout, httpx.WriteError, httpx.ReadError, httpx.RemoteProtocolError],
+)
+def test_post_failing_after_it_may_have_been_sent_is_tried_once_and_unknown(router, sleeps, error):
+    route = router.post("/rows").mock(side_effect=error("mid-flight"))
+
+    with pytest.raises(OutcomeUnknownError, match="may have been applied"):
+        make_http(sleeps).request("POST", "/rows", json={})
+
+    assert route.call_count == 1 and sleeps == []
+
+
+def test_patch_is_not_idempotent_unless_the_caller_says_so(router, sleeps):
+    route = router.patch("/contacts/1").respond(502)
+
+    with pytest.raises(OutcomeUnknownError):
+        make_http(sleeps).request("PATCH", "/contacts/1", json={})
+    assert route.call_count == 1
+
+    with pytest.raises(RetryableError):
+        make_http(sleeps, max_attempts=3).request("PATCH", "/contacts/1", json={}, idempotent=True)
+    assert route.call_count == 1 + 3
+
+
+def test_post_declared_idempotent_keeps_the_retries(router, sleeps):
+    route = router.post("/search").mock(
+        side_effect=[
+            httpx.Response(500),
+            httpx.ReadTimeout("slow"),
+            httpx.Response(200, json={"results": []}),
+        ]
+    )
+
+    response = make_http(sleeps).request("POST", "/search", json={}, idempotent=True)
+
+    assert response.json() == {"results": []}
+    assert route.call_count == 3
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_idempotent_methods_keep_their_retries_on_5xx_and_read_errors(router, sleeps, method):
+    route = router.route(method=method, path="/thing").mock(
+        side_effect=[httpx.Response(502), httpx.ReadError("reset"), httpx.Response(200, json={})]
+    )
+
+    assert make_http(sleeps).request(method, "/thing").status_code == 200
+    assert route.call_count == 3
+
+
+def test_an_unknown_outcome_counts_as_a_vendor_failure_for_the_circuit(router, sleeps):
+    route = router.post("/rows").respond(500)
+    http = make_http(sleeps, tenant_key="tenant-unknown-circuit")
+
+    for _ in range(CIRCUIT_FAIL_MAX):
+        with pytest.raises(OutcomeUnknownError):
+            http.request("POST", "/rows", json={})
+
+    with pytest.raises(CircuitOpenError):
+        http.request("POST", "/rows", json={})
+    assert route.call_count == CIRCUIT_FAIL_MAX
+
+
+# --- each client's POSTs: searches and state-setting calls are marked idempotent, creations are not
+
+
+def _client(cls, system: str, base_url: str, **extra):
+    config = ClientConfig(
+        system=system,
+        base_url=base_url,
+        token=TOKEN,
+        tenant_key=f"tenant-{uuid.uuid4().hex[:8]}",
+        extra=extra,
+    )
+    return cls(config, sleep=lambda _: None)
+
+
+def test_client_searches_and_state_setting_posts_are_retried_after_a_5xx():
+    from connectors.clients.gohighlevel import GoHighLevelReadClient, GoHighLevelWriteClient
+    from connectors.clients.hubspot import HubSpotReadClient, HubSpotWriteClient
+    from connectors.clients.instantly import InstantlyWriteClient
+
+    flaky = [httpx.Response(502), httpx.Response(200, json={})]
+    with respx.mock(assert_all_called=True) as mock:
+        hs_search = mock.post("https://api.hubapi.com/crm/v3/objects/contacts/search").mock(
+            side_effect=flaky[:]
+        )
+        hs_upsert = mock.patch("https://api.hubapi.com/crm/v3/objects/contacts/a@b.example").mock(
+            side_effect=[httpx.Response(502), httpx.Response(200, json={"id": "1"})]
+        )
+        hs_props = mock.patch("https://api.hubapi.com/crm/v3/objects/contacts/1").mock(
+            side_effect=[httpx.Response(502), httpx.Response(200, json={"id": "1"})]
+        )
+        ghl_search = mock.post("https://ghl.test/contacts/search").mock(side_effect=flaky[:])
+        ghl_tags = mock.post("https://ghl.test/contacts/c1/tags").mock(side_effect=flaky[:])
+        pause = mock.post("https://instantly.test/api/v2/campaigns/c1/pause").mock(side_effect=flaky[:])
+        activate = mock.post("https://instantly.test/api/v2/campaigns/c1/activate").mock(side_effect=flaky[:])
+        leads = mock.post("https://instantly.test/api/v2/leads/add").mock(side_effect=flaky[:])
+
+        _client(HubSpotReadClient, "hubspot", "https://api.hubapi.com").search_contacts([])
+        hubspot = _client(HubSpotWriteClient, "hubspot", "https://api.hubapi.com")
+        hubspot.upsert_contact_by_email("a@b.example", {"firstname": "A"})
+        hubspot.set_properties("1", {"hs_email_optout": "true"})
+        _client(GoHighLevelReadClient, "gohighlevel", "https://ghl.test", location_id="loc").search_contacts()
+        _client(GoHighLevelWriteClient, "gohighlevel", "https://ghl.test", location_id="loc").add_tags(
+            "c1", ["DNC"]
+        )
+        instantly = _client(InstantlyWriteClient, "instantly", "https://instantly.test")
+        instantly.pause_campaign("c1")
+        instantly.activate_campaign("c1")
+        instantly.add_leads("c1", [{"email": "a@b.example"}])  # skip_if_in_campaign: a repeat adds nobody
+
+    for route in (hs_search, hs_upsert, hs_props, ghl_search, ghl_tags, pause, activate, leads):
+        assert route.call_count == 2, route
+
+
+def test_client_creations_are_tried_once_after_a_5xx():
+    from connectors.clients.clay import ClayWriteClient
+    from connectors.clients.gohighlevel import GoHighLevelWriteClient
+    from connectors.clients.hubspot import HubSpotWriteClient
+    from connectors.clients.instantly import InstantlyWriteClient
+
+    clay_url = "https://api.clay.com/v3/sources/webhook/abc"
+    with respx.mock(assert_all_called=True) as mock:
+        clay = mock.post(clay_url).respond(500)
+        ghl_upsert = mock.post("https://ghl.test/contacts/upsert").respond(500)
+        ghl_opportunity = mock.post("https://ghl.test/opportunities/").respond(504)
+        mock.patch("https://api.hubapi.com/crm/v3/objects/contacts/new@b.example").respond(404)
+        hs_create = mock.post("https://api.hubapi.com/crm/v3/objects/contacts").respond(502)
+        block = mock.post("https://instantly.test/api/v2/block-lists-entries").respond(500)
+        hook = mock.post("https://instantly.test/api/v2/webhooks").respond(500)
+        leads = mock.post("https://instantly.test/api/v2/leads/add").respond(500)
+
+        calls = [
+            lambda: _client(ClayWriteClient, "clay", "").submit_row(clay_url, {"email": "a@b.example"}),
+            lambda: _client(
+                GoHighLevelWriteClient, "gohighlevel", "https://ghl.test", location_id="l"
+            ).upsert_contact("a@b.example"),
+            lambda: _client(
+                GoHighLevelWriteClient, "gohighlevel", "https://ghl.test", location_id="l"
+            ).create_opportunity(pipeline_id="p", stage_id="s", contact_id="c", name="n"),
+            lambda: _client(HubSpotWriteClient, "hubspot", "https://api.hubapi.com").upsert_contact_by_email(
+                "new@b.example", {}
+            ),
+            lambda: _client(InstantlyWriteClient, "instantly", "https://instantly.test").add_block_list_entry(
+                "a@b.example"
+            ),
+            lambda: _client(InstantlyWriteClient, "instantly", "https://instantly.test").register_webhook(
+                "https://x.test/hook", {}
+            ),
+            lambda: _client(InstantlyWriteClient, "instantly", "https://instantly.test").add_leads(
+                "c1", [{"email": "a@b.example"}], skip_if_in_campaign=False
+            ),
+        ]
+        for call in calls:
+            with pytest.raises(OutcomeUnknownError):
+                call()
+
+    for route in (clay, ghl_upsert, ghl_opportunity, hs_create, block, hook, leads):
+        assert route.call_count == 1, route
