@@ -42,7 +42,20 @@ class RetryableExecutionError(Exception):
 
 
 class GateClosedError(Exception):
-    """An executor found a safety gate closed before any effect (e.g. recipient suppressed)."""
+    """An executor found a safety gate closed before any effect (e.g. recipient suppressed).
+
+    ``status`` is what the request becomes (cancelled, or expired for a stale approval); None
+    when it is no longer executing and must be left as it is.
+    """
+
+    def __init__(self, message: str, *, status: str | None = "cancelled"):
+        super().__init__(message)
+        self.status = status
+
+
+class OutcomeUnknown(Exception):
+    """The effect may have happened (an SMTP error after DATA, a vendor time-out after sending):
+    the request is marked unknown, never retried blindly."""
 
 
 class DeferExecution(Exception):  # a signal to reschedule, not an error

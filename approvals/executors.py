@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from django.db import connection
+from django.db import connection, transaction
 
 from approvals.models import ActionRequest, ExecutedEffect
 
@@ -23,8 +23,13 @@ class Executor(Protocol):
 
 
 def log_executor(request: ActionRequest, payload: dict[str, Any]) -> dict[str, Any]:
-    """Record the effect in ExecutedEffect once per idempotency key, in its own commit."""
-    with connection.cursor() as cursor:
+    """Record the effect in ExecutedEffect once per idempotency key, in the transaction that
+    re-checks every gate (an effect already recorded is a repeat, whatever the gates say now)."""
+    from approvals import gates
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        if not ExecutedEffect.objects.filter(idempotency_key=request.idempotency_key).exists():
+            gates.effect_gate(request.pk)
         cursor.execute(
             "INSERT INTO approvals_executedeffect (idempotency_key, kind, payload, executed_at) "
             "VALUES (%s, %s, %s::jsonb, now()) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",

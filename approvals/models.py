@@ -23,10 +23,15 @@ class Status(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
     SHADOWED = "shadowed", "Shadowed (not sent: shadow phase)"
     BLOCKED = "blocked", "Blocked by release policy"
+    # The effect may have happened (SMTP error after DATA, a vendor time-out after sending, a
+    # worker killed mid-call): never retried blindly; an operator checks and resolves it.
+    UNKNOWN = "unknown", "Outcome unknown"
 
 
 OPEN_STATUSES = (Status.PENDING, Status.APPROVED, Status.EXECUTING)
 TERMINAL_STATUSES = tuple(s for s in Status if s not in OPEN_STATUSES)
+# Outcomes an operator may act on: re-queue (run again) or resolve (record what really happened).
+RESOLVABLE_STATUSES = (Status.FAILED, Status.UNKNOWN)
 
 
 class Impact(models.TextChoices):
@@ -109,7 +114,10 @@ class ActionRequest(models.Model):
 
     class Meta:
         ordering = ("deadline", "id")
-        permissions = Scope.ALL
+        permissions = (
+            *Scope.ALL,
+            ("resolve_execution", "Can re-queue or resolve a failed or unknown-outcome request"),
+        )
         indexes = [
             # the queue: open requests by deadline, and "my queue"
             # INCLUDE lets the filtered queue pages (mine, overdue) count from the index alone

@@ -9,8 +9,25 @@ from typing import Any
 import jsonschema
 
 from approvals.errors import PayloadInvalid, UnknownActionKind
+from mh1.addresses import AddressInvalid, address_parse
 
 EMAIL = {"type": "string", "format": "email", "maxLength": 254}
+# An approval is acted on within this long, or the request expires instead of running weeks later.
+DEFAULT_APPROVAL_VALID_HOURS = 72
+
+_FORMATS = jsonschema.FormatChecker()
+
+
+@_FORMATS.checks("email", raises=AddressInvalid)
+def _canonical_email(value: object) -> bool:
+    # A payload holds canonical bare addresses only (ActionKind.normalize makes them so), so every
+    # later check — suppression, locks, counters — compares the same string.
+    if not isinstance(value, str):
+        return True  # the "type" keyword reports it
+    parsed = address_parse(value)
+    if parsed.email != value:
+        raise AddressInvalid(f"{value!r} is not a bare canonical address (expected {parsed.email!r}).")
+    return True
 
 
 class Scope:
@@ -39,15 +56,40 @@ class ActionKind:
     target_field: str
     contacts_person: bool = False
     editable_fields: tuple[str, ...] = field(default=())
+    # The target is a person's address: a GDPR erasure blocks the kind (CRM writes included).
+    touches_person: bool = False
+    # Payload fields holding an address, made canonical at proposal and on every edit; for each,
+    # the field that receives a display name given with it ("Bob <bob@…>").
+    email_fields: dict[str, str | None] = field(default_factory=dict)
+    # The payload field naming the sender (checked against the tenant's sending mailboxes).
+    sender_field: str | None = None
+    approval_valid_hours: int = DEFAULT_APPROVAL_VALID_HOURS
 
     @property
     def permission(self) -> str:
         return f"approvals.{self.scope}"
 
+    def normalize(self, payload: Any) -> Any:
+        """The payload with every address made canonical (mh1.addresses), a display name moved to
+        its own field. Anything that is not an address is left for validate() to report."""
+        if not isinstance(payload, dict):
+            return payload
+        out = dict(payload)
+        for name, name_field in self.email_fields.items():
+            value = out.get(name)
+            if not isinstance(value, str):
+                continue
+            try:
+                parsed = address_parse(value)
+            except AddressInvalid as exc:
+                raise PayloadInvalid(f"Payload does not match {self.name}: {name}: {exc}") from None
+            out[name] = parsed.email
+            if parsed.name and name_field and not out.get(name_field):
+                out[name_field] = parsed.name
+        return out
+
     def validate(self, payload: Any) -> None:
-        validator = jsonschema.Draft202012Validator(
-            self.schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-        )
+        validator = jsonschema.Draft202012Validator(self.schema, format_checker=_FORMATS)
         errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
         if errors:
             messages = []
@@ -61,18 +103,6 @@ class ActionKind:
 
 
 _REGISTRY: dict[str, ActionKind] = {}
-_GATES: list = []
-
-
-def register_gate(gate) -> None:
-    """Add a check run at execution time: ``gate(request) -> reason | None`` (connectors add
-    suppression here)."""
-    if gate not in _GATES:
-        _GATES.append(gate)
-
-
-def extra_gates() -> list:
-    return list(_GATES)
 
 
 def register(kind: ActionKind) -> ActionKind:
@@ -104,6 +134,8 @@ register(
         risk_class="medium",
         target_field="email",
         contacts_person=False,
+        touches_person=True,
+        email_fields={"email": None},
         editable_fields=("properties",),
         schema={
             "type": "object",
@@ -149,6 +181,8 @@ register(
         scope=Scope.CRM_WRITE,
         risk_class="low",
         target_field="email",
+        touches_person=True,
+        email_fields={"email": None},
         schema={
             "type": "object",
             "required": ["system", "email", "tag"],
@@ -169,6 +203,9 @@ register(
         risk_class="medium",
         target_field="to",
         contacts_person=True,
+        touches_person=True,
+        email_fields={"to": "to_name", "from_mailbox": None},
+        sender_field="from_mailbox",
         editable_fields=("subject", "body"),
         schema={
             "type": "object",
@@ -180,7 +217,7 @@ register(
                 "to_title": {"type": "string", "maxLength": 200},
                 "subject": {"type": "string", "minLength": 1, "maxLength": 200},
                 "body": {"type": "string", "minLength": 1, "maxLength": 20000},
-                "from_mailbox": {"type": "string", "maxLength": 254},
+                "from_mailbox": EMAIL,
                 "campaign_id": {"type": "string", "maxLength": 100},
             },
         },
@@ -195,6 +232,8 @@ register(
         target_field="email",
         # it processes a person's data and costs money: a suppressed (e.g. erased) person is not looked up
         contacts_person=True,
+        touches_person=True,
+        email_fields={"email": None},
         schema={
             "type": "object",
             "required": ["provider", "email"],

@@ -8,33 +8,38 @@ changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from auditlog.context import disable_auditlog
 from auditlog.models import LogEntry
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from approvals import registry
+from approvals import gates, registry
 from approvals.errors import (
     DeferExecution,
     FatalExecutionError,
     GateClosedError,
     IllegalTransition,
     NotAllowed,
+    OutcomeUnknown,
     PayloadInvalid,
     ReasonRequired,
     RetryableExecutionError,
 )
 from approvals.executors import executor_for
+from approvals.gates import can_decide
 from approvals.impact import assess
 from approvals.locks import request_for_update
 from approvals.models import (
+    RESOLVABLE_STATUSES,
     ActionRequest,
     Approval,
     ApproverRule,
@@ -48,7 +53,6 @@ from approvals.models import (
 from mh1.context import correlation_id as current_correlation_id
 from tenants.policy.models import RolloutPhase, RolloutSettings
 from tenants.roles import Role
-from tenants.services import global_kill_switch_on
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +61,21 @@ DEFAULT_SLA_MINUTES = 240
 
 TRANSITIONS: dict[str, set[str]] = {
     Status.PENDING: {Status.APPROVED, Status.REJECTED, Status.EXPIRED, Status.CANCELLED},
-    Status.APPROVED: {Status.EXECUTING, Status.CANCELLED},
     # executing → cancelled only when the executor found a gate closed before any effect
     # executing → approved: deferred by a limit before any effect, to run again at not_before
-    Status.EXECUTING: {Status.EXECUTED, Status.FAILED, Status.CANCELLED, Status.APPROVED},
+    # approved | executing → expired: the approval's validity ran out before the effect
+    Status.APPROVED: {Status.EXECUTING, Status.CANCELLED, Status.EXPIRED},
+    Status.EXECUTING: {
+        Status.EXECUTED,
+        Status.FAILED,
+        Status.CANCELLED,
+        Status.APPROVED,
+        Status.EXPIRED,
+        Status.UNKNOWN,
+    },
+    # an operator's re-queue (→ approved) or resolution (→ executed | failed), with a reason
+    Status.FAILED: {Status.APPROVED},
+    Status.UNKNOWN: {Status.APPROVED, Status.EXECUTED, Status.FAILED},
 }
 
 
@@ -152,24 +167,6 @@ def _schedule_execution(request: ActionRequest, eta: datetime | None = None) -> 
     transaction.on_commit(enqueue)
 
 
-def can_decide(user: User, request: ActionRequest) -> bool:
-    """Whether ``user`` holds the scope of the request's kind (by role, or on this request)."""
-    permission = registry.get_kind(request.kind).permission
-    return user.is_active and (user.has_perm(permission) or user.has_perm(permission, request))
-
-
-def holds_scope(user: User, request: ActionRequest) -> bool:
-    """can_decide() in one small query: the scope through a role (or directly), else on this
-    request (a delegate's guardian permission). Used by the execution-time re-check."""
-    app_label, codename = registry.get_kind(request.kind).permission.split(".")
-    if not user.is_active:
-        return False
-    by_role = Permission.objects.filter(codename=codename, content_type__app_label=app_label).filter(
-        Q(group__user=user) | Q(user=user)
-    )
-    return by_role.exists() or user.has_perm(f"{app_label}.{codename}", request)
-
-
 def _check_can_decide(user: User, request: ActionRequest) -> None:
     kind = registry.get_kind(request.kind)
     if not can_decide(user, request):
@@ -220,13 +217,22 @@ def action_propose(
     The tenant's rollout phase decides what happens next: shadow records it as shadowed; parallel
     and assisted queue it for people; autonomous executes auto_deliver decisions at once.
     """
+    from connectors.ledger import RESERVED_PREFIXES, is_reserved
+
     spec = registry.get_kind(kind)
-    if not idempotency_key or len(idempotency_key) > 200:
+    if not isinstance(idempotency_key, str) or not idempotency_key or len(idempotency_key) > 200:
         raise PayloadInvalid("An idempotency key of 1-200 characters is required.")
+    if is_reserved(idempotency_key):
+        raise PayloadInvalid(
+            f"Idempotency keys may not start with {' or '.join(RESERVED_PREFIXES)}: "
+            "those name the console's own calls in the call ledger."
+        )
     existing = ActionRequest.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
         return existing
+    payload = _payload_prepare(spec, payload)
     spec.validate(payload)
+    gates.proposal_gate(spec, payload)
     if execution_mode not in ExecutionMode.values:
         raise PayloadInvalid(f"Unknown execution mode {execution_mode!r}.")
     if release_decision and release_decision not in ReleaseDecision.values:
@@ -284,6 +290,17 @@ def action_propose(
             raise
         return existing
     return request
+
+
+def _payload_prepare(spec: registry.ActionKind, payload: Any) -> Any:
+    """Canonical addresses (display names kept apart) and the default sender filled in, so the
+    request shows — and the gates check — exactly what will be sent."""
+    payload = spec.normalize(payload)
+    if isinstance(payload, dict) and spec.sender_field and not payload.get(spec.sender_field):
+        from tenants.policy.selectors import sending_mailboxes
+
+        payload[spec.sender_field] = sending_mailboxes()[0]
+    return payload
 
 
 def _apply_rollout_phase(request: ActionRequest, phase: str) -> None:
@@ -423,7 +440,7 @@ def action_edit_payload(*, request_id: int, acting_user: User, changes: dict[str
             f"{', '.join(not_editable)} cannot be edited on '{spec.label}'; editable: "
             f"{', '.join(spec.editable_fields) or 'nothing'}."
         )
-    new_payload = {**request.payload, **changes}
+    new_payload = _payload_prepare(spec, {**request.payload, **changes})
     spec.validate(new_payload)
     original = request.original_payload or request.payload
     request.original_payload = original
@@ -516,39 +533,68 @@ def action_cancel(*, request_id: int, reason: str, acting_user: User | None = No
 # --- execution --------------------------------------------------------------------------------
 
 
-def closed_gate(request: ActionRequest) -> str | None:
-    """The first safety gate that forbids executing this request now, or None."""
-    if global_kill_switch_on():
-        return "The global kill switch is on."
-    rollout = RolloutSettings.get_solo()
-    if rollout.kill_switch:
-        return f"The tenant kill switch is on: {rollout.kill_switch_reason}"
-    if rollout.phase == RolloutPhase.SHADOW:
-        return "The tenant is in shadow phase: nothing external runs."
-    if rollout.safe_mode:
-        return "Safe mode is on: nothing external is sent (what would have been sent is recorded)."
-    if request.execution_mode != ExecutionMode.EXECUTE:
-        return f"Execution mode is {request.execution_mode}: this action is not to be executed."
-    approvers = list(Approval.objects.filter(request=request).select_related("approver"))
-    if not approvers and rollout.phase != RolloutPhase.AUTONOMOUS:
-        return f"Auto-approval is not allowed in the {rollout.phase} phase."
-    for approval in approvers:
-        if not holds_scope(approval.approver, request):
-            return f"{approval.approver.get_username()} no longer holds the scope to approve this kind."
-    for gate in registry.extra_gates():
-        reason = gate(request)
-        if reason:
-            return reason
-    return None
+def _lease_key(request_id: int) -> str:
+    return f"mh1:execute:{connection.schema_name}:{request_id}"
+
+
+@contextlib.contextmanager
+def execution_lease(request_id: int) -> Iterator[bool]:
+    """A session-level advisory lock held while a worker executes the request.
+
+    PostgreSQL frees it when the worker's connection dies with the worker, so the sweep tells a
+    live execution (lock held) from a lost one (lock free) within a minute, not after a fixed
+    time-out; and a duplicate delivery of the same task does not run beside the first.
+    """
+    key = _lease_key(request_id)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [key])
+        held = cursor.fetchone()[0]
+    try:
+        yield held
+    finally:
+        if held:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
+
+
+def execution_is_live(request_id: int) -> bool:
+    """Whether some worker holds the request's execution lease right now."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [_lease_key(request_id)])
+        free = cursor.fetchone()[0]
+        if free:
+            cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [_lease_key(request_id)])
+    return not free
+
+
+def _close(request: ActionRequest, gate: gates.ClosedGate) -> str:
+    """A gate closed before any effect: the request is cancelled (or expired), with the reason."""
+    request.cancel_reason = gate.reason[:500]
+    _transition(
+        request,
+        gate.status,
+        comment=gate.reason,
+        data={"gate": gate.code, "would_execute": {"kind": request.kind, "payload": request.payload}},
+        fields=("cancel_reason",),
+    )
+    return request.status
 
 
 def action_execute(request_id: int) -> str:
     """Execute an approved request exactly once; re-check every gate first. Returns the status.
 
-    1. Under the row lock: a closed gate cancels; otherwise approved → executing (recorded).
-    2. The executor runs, idempotent by the request's key (a redelivered task repeats nothing).
-    3. Under the row lock: executing → executed with the outcome.
+    1. Under the row lock: a closed gate cancels (or expires); otherwise approved → executing.
+    2. The executor runs, idempotent by the request's key, and checks the gates again inside the
+       transaction that records its effect (gates.effect_gate), on every attempt.
+    3. Under the row lock: executing → executed with the outcome (or unknown, failed, deferred).
     """
+    with execution_lease(request_id) as held:
+        if not held:
+            return "in_progress"  # another worker is executing it now
+        return _execute(request_id)
+
+
+def _execute(request_id: int) -> str:
     with transaction.atomic():
         request = ActionRequest.objects.select_for_update().filter(pk=request_id).first()
         if request is None:
@@ -557,22 +603,15 @@ def action_execute(request_id: int) -> str:
         if request.status == Status.APPROVED and request.not_before and request.not_before > timezone.now():
             return "deferred"  # early delivery: never run before the allowed moment
         if request.status == Status.APPROVED:
-            gate = closed_gate(request)
+            gate = gates.closed_gate(request)
             if gate:
-                request.cancel_reason = gate[:500]
-                _transition(
-                    request,
-                    Status.CANCELLED,
-                    comment=gate,
-                    data={"would_execute": {"kind": request.kind, "payload": request.payload}},
-                    fields=("cancel_reason",),
-                )
-                return request.status
+                return _close(request, gate)
             attempts = request.attempts + 1  # what F() below writes: the row is locked
             request.attempts = F("attempts") + 1
             _transition(request, Status.EXECUTING, fields=("attempts",))
         elif request.status == Status.EXECUTING:
-            # Redelivered (worker lost mid-effect) or retried: the executor's key makes it safe.
+            # Redelivered (worker lost mid-effect) or retried: the executor checks the gates and
+            # its ledger (an effect that may have happened is never repeated blindly).
             attempts = request.attempts + 1
             request.attempts = F("attempts") + 1
             request.save(update_fields=["attempts", "updated_at"])
@@ -588,11 +627,13 @@ def action_execute(request_id: int) -> str:
         return _execution_failed(request_id, str(exc), retryable=attempts < request.max_attempts)
     except FatalExecutionError as exc:
         return _execution_failed(request_id, str(exc), retryable=False)
+    except GateClosedError as exc:
+        return _gate_closed_during_execution(request_id, exc)
+    except OutcomeUnknown as exc:
+        return _outcome_unknown(request_id, str(exc))
+    except DeferExecution as exc:
+        return _defer(request_id, exc)
     except Exception as exc:  # an executor bug must not leave the request stuck in executing
-        if isinstance(exc, GateClosedError):
-            return _gate_closed_during_execution(request_id, exc)
-        if isinstance(exc, DeferExecution):
-            return _defer(request_id, exc)
         logger.exception("execute: unexpected error in the %s executor for #%s", request.kind, request_id)
         return _execution_failed(
             request_id,
@@ -608,6 +649,76 @@ def action_execute(request_id: int) -> str:
         request.executed_at = timezone.now()
         _transition(request, Status.EXECUTED, data={"result": result}, fields=("result", "executed_at"))
     return Status.EXECUTED
+
+
+def _outcome_unknown(request_id: int, message: str) -> str:
+    """The effect may have happened: shown as unknown, never retried until someone checks."""
+    with transaction.atomic():
+        request = request_for_update(request_id)
+        if request.status != Status.EXECUTING:
+            return request.status
+        request.error = message[:5000]
+        _transition(request, Status.UNKNOWN, comment=message, fields=("error",))
+    return Status.UNKNOWN
+
+
+RESOLVE_PERMISSION = "approvals.resolve_execution"
+
+
+def _check_can_resolve(acting_user: User, reason: str) -> str:
+    if not acting_user.has_perm(RESOLVE_PERMISSION):
+        raise NotAllowed("Only a tenant admin can re-queue or resolve an execution.")
+    if not (reason or "").strip():
+        raise ReasonRequired("Say why (what you checked at the vendor).")
+    return reason.strip()
+
+
+@transaction.atomic
+def action_requeue(*, request_id: int, acting_user: User, reason: str) -> ActionRequest:
+    """Run a failed or unknown-outcome request again, once someone checked the effect did not
+    happen. The ledger forgets the earlier attempt, so the effect is made (once) again."""
+    from connectors.ledger import action_call_release
+
+    reason = _check_can_resolve(acting_user, reason)
+    request = request_for_update(request_id)
+    if request.status not in RESOLVABLE_STATUSES:
+        raise IllegalTransition(
+            f"Request #{request.pk} is {request.get_status_display().lower()}: only failed or "
+            "unknown-outcome requests can be re-queued."
+        )
+    released = action_call_release(request.idempotency_key, note=f"re-queued by {acting_user}: {reason}")
+    request.attempts, request.error, request.not_before = 0, "", None
+    request.decided_at = timezone.now()  # a fresh decision: the approval's validity starts again
+    _transition(
+        request,
+        Status.APPROVED,
+        actor=acting_user,
+        comment=reason,
+        data={"requeued": True, "ledger_released": released},
+        fields=("attempts", "error", "not_before", "decided_at"),
+    )
+    _schedule_execution(request)
+    return request
+
+
+@transaction.atomic
+def action_resolve(*, request_id: int, acting_user: User, outcome: str, reason: str) -> ActionRequest:
+    """Record what really happened to a failed or unknown-outcome request (executed or failed)."""
+    reason = _check_can_resolve(acting_user, reason)
+    if outcome not in (Status.EXECUTED, Status.FAILED):
+        raise PayloadInvalid("The outcome is either executed or failed.")
+    request = request_for_update(request_id)
+    if request.status not in RESOLVABLE_STATUSES or request.status == outcome:
+        raise IllegalTransition(
+            f"Request #{request.pk} is {request.get_status_display().lower()}: it cannot be resolved "
+            f"as {outcome}."
+        )
+    fields: tuple[str, ...] = ()
+    if outcome == Status.EXECUTED:
+        request.executed_at = timezone.now()
+        fields = ("executed_at",)
+    _transition(request, outcome, actor=acting_user, comment=reason, data={"resolved": True}, fields=fields)
+    return request
 
 
 def _defer(request_id: int, exc: DeferExecution) -> str:
@@ -647,19 +758,23 @@ def requests_release_deferred(now: datetime | None = None) -> int:
 # An approved request not executed after this long lost its task (broker down at approval, a
 # message lost): the sweep enqueues it again. Execution is idempotent, so a duplicate is harmless.
 STALE_APPROVED = timedelta(minutes=5)
-# An executing request untouched this long lost its worker beyond the broker's redelivery.
-STALE_EXECUTING = timedelta(minutes=15)
+# An executing request whose execution lease is free (its worker's connection is gone) and that
+# has not moved for this long lost its worker: the sweep (every minute) picks it up again. The
+# lease, not this delay, tells a slow vendor call from a dead worker.
+STALE_EXECUTING = timedelta(seconds=20)
 
 
 def requests_redispatch_stale(now: datetime | None = None) -> int:
-    """Enqueue again the approved and executing requests whose task was lost."""
+    """Enqueue again the approved and executing requests whose task or worker was lost."""
     now = now or timezone.now()
     stale = ActionRequest.objects.filter(
         Q(status=Status.APPROVED, not_before__isnull=True, updated_at__lte=now - STALE_APPROVED)
         | Q(status=Status.EXECUTING, updated_at__lte=now - STALE_EXECUTING)
-    ).values_list("pk", flat=True)
+    ).values_list("pk", "status")
     count = 0
-    for request_id in stale:
+    for request_id, status in stale:
+        if status == Status.EXECUTING and execution_is_live(request_id):
+            continue  # a worker is on it (a slow vendor call), not lost
         with transaction.atomic():
             request = request_for_update(request_id)
             if request.status not in (Status.APPROVED, Status.EXECUTING):
@@ -671,15 +786,13 @@ def requests_redispatch_stale(now: datetime | None = None) -> int:
     return count
 
 
-def _gate_closed_during_execution(request_id: int, exc: Exception) -> str:
-    """The executor found a gate closed before any effect: the request is cancelled."""
+def _gate_closed_during_execution(request_id: int, exc: GateClosedError) -> str:
+    """The executor found a gate closed before any effect: cancelled (or expired), with the reason."""
     with transaction.atomic():
         request = request_for_update(request_id)
-        if request.status != Status.EXECUTING:
+        if request.status != Status.EXECUTING or exc.status is None:
             return request.status
-        request.cancel_reason = str(exc)[:500]
-        _transition(request, Status.CANCELLED, comment=str(exc), fields=("cancel_reason",))
-    return Status.CANCELLED
+        return _close(request, gates.ClosedGate(str(exc), status=exc.status, code="gate_closed"))
 
 
 def _execution_failed(request_id: int, message: str, *, retryable: bool) -> str:

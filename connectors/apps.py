@@ -8,9 +8,6 @@ class ConnectorsConfig(AppConfig):
     verbose_name = "Connectors"
 
     def ready(self) -> None:
-        from approvals import registry
         from connectors import executors
-        from connectors.services import suppression_gate
 
-        registry.register_gate(suppression_gate)
         executors.register_all()

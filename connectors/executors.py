@@ -8,24 +8,24 @@ call whose outcome was never recorded (the worker died mid-send) is not repeated
 from __future__ import annotations
 
 import logging
-import smtplib
 import uuid
 from typing import Any
 
-from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.db import connection, transaction
-from django.utils import timezone
 
 from approvals import executors as registry
-from approvals.errors import FatalExecutionError, GateClosedError, RetryableExecutionError
-from approvals.models import ActionRequest
+from approvals import gates
+from approvals.errors import FatalExecutionError, GateClosedError, OutcomeUnknown, RetryableExecutionError
+from approvals.models import ActionRequest, Status
+from connectors.ledger import action_key, call_finish, call_mark_unknown
 from connectors.locks import recipient_lock
+from connectors.mail import SMTPOutcomeUnknown, SMTPRefusedBeforeData, message_send
 from connectors.models import CallLedger, CallStatus, System
 from connectors.sending import reserve_send
-from tenants.policy.selectors import tenant_kill_switch_on
-from tenants.services import global_kill_switch_on
+from mh1.addresses import Address, email_normalize
+from tenants.policy.selectors import sending_mailboxes
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ UNSUBSCRIBE_SALT = "mh1.unsubscribe"
 
 def unsubscribe_token(email: str) -> str:
     return signing.dumps(
-        {"e": email.lower(), "s": connection.schema_name}, salt=UNSUBSCRIBE_SALT, compress=True
+        {"e": email_normalize(email), "s": connection.schema_name}, salt=UNSUBSCRIBE_SALT, compress=True
     )
 
 
@@ -53,62 +53,91 @@ def _begin_call(
     reconcilable: bool = False,
     before_call=None,
 ) -> CallLedger | dict:
-    """Under the request's row lock: re-check the gates, then record the call before making it.
+    """Under the request's row lock: look at the ledger, re-check every gate, record the call.
 
     Returns the ledger row to complete, or the recorded outcome of an earlier identical call.
+    Raises GateClosedError (nothing done), or OutcomeUnknown when an earlier attempt may have
+    made the call and it cannot be reconciled.
     """
-    from connectors.services import suppression_gate
-
+    key = action_key(request.idempotency_key)
+    unknown = ""
     with transaction.atomic():
-        ActionRequest.objects.select_for_update().filter(pk=request.pk).first()
-        if global_kill_switch_on():
-            raise GateClosedError("The global kill switch is on.")
-        if tenant_kill_switch_on():
-            raise GateClosedError("The tenant kill switch is on.")
-        reason = suppression_gate(request)
-        if reason:
-            raise GateClosedError(reason)
-        ledger, created = CallLedger.objects.get_or_create(
-            idempotency_key=request.idempotency_key,
-            defaults={"system": system, "operation": operation, "request": call},
-        )
-        if created:
+        current = ActionRequest.objects.select_for_update().filter(pk=request.pk).first()
+        if current is None or current.status != Status.EXECUTING:
+            status = current.status if current is not None else "gone"
+            raise GateClosedError(
+                f"The request is no longer executing ({status}); nothing done.", status=None
+            )
+        ledger = CallLedger.objects.select_for_update().filter(idempotency_key=key).first()
+        if ledger is not None and ledger.status == CallStatus.SUCCEEDED:
+            return {**(ledger.response or {}), "repeat": True}
+        maybe_made = ledger is not None and ledger.status in (CallStatus.STARTED, CallStatus.UNKNOWN)
+        gate = gates.closed_gate(current)
+        if maybe_made and (gate is not None or not reconcilable):
+            # started and never finished: it may have reached the vendor. Never make it twice.
+            ledger.status = CallStatus.UNKNOWN
+            ledger.save(update_fields=["status"])
+            unknown = (
+                "An earlier attempt started this call and its outcome is unknown; it is not repeated. "
+                "Check the remote system, then re-queue or resolve the request."
+            )
+            if gate is not None:
+                unknown += f" (Also, a gate is now closed: {gate.reason})"
+        elif gate is not None:
+            raise gate.error()
+        else:
+            if ledger is None:
+                ledger = CallLedger.objects.create(
+                    idempotency_key=key, system=system, operation=operation, request=call
+                )
+            else:
+                # failed before (certainly not applied), or reconcilable: the executor reads first
+                ledger.status, ledger.error = CallStatus.STARTED, ""
+                ledger.save(update_fields=["status", "error"])
+            ledger.reconcile_first = maybe_made
             if before_call is not None:
                 before_call()  # e.g. count the send; raising rolls the ledger row back too
             return ledger
-        if ledger.status == CallStatus.SUCCEEDED:
-            return {**(ledger.response or {}), "repeat": True}
-        if ledger.status == CallStatus.FAILED or reconcilable:
-            # failed before, or an upsert-by-key whose remote state the executor reconciles
-            ledger.status, ledger.error = CallStatus.STARTED, ""
-            ledger.save(update_fields=["status", "error"])
-            return ledger
-        # started and never finished: the message may have left. Never send it twice.
-        ledger.status = CallStatus.UNKNOWN
-        ledger.save(update_fields=["status"])
     # raised after the commit, so the ledger keeps saying "unknown"
-    raise FatalExecutionError(
-        "An earlier attempt started this call and its outcome is unknown; it is not repeated. "
-        "Check the remote system before proposing it again."
-    )
+    raise OutcomeUnknown(unknown)
 
 
 def _finish_call(ledger: CallLedger, *, response: dict | None = None, error: str = "") -> None:
-    ledger.status = CallStatus.FAILED if error else CallStatus.SUCCEEDED
-    ledger.response = response
-    ledger.error = error[:5000]
-    ledger.finished_at = timezone.now()
-    ledger.save(update_fields=["status", "response", "error", "finished_at"])
+    call_finish(ledger, response=response, error=error)
 
 
 def email_send(request: ActionRequest, payload: dict[str, Any]) -> dict[str, Any]:
     """Send one email through Django's email backend (SMTP in production), with RFC 8058 headers."""
-    to = payload["to"]
+    to = payload["to"]  # canonical: made so at proposal (mh1.addresses)
     with recipient_lock(to):
         return _send(request, payload, to)
 
 
+def _message(request: ActionRequest, payload: dict[str, Any], to: str) -> EmailMultiAlternatives:
+    """The whole message, built before anything is recorded: a header that cannot be built fails
+    the action with nothing counted."""
+    link = unsubscribe_url(to)
+    sender = payload.get("from_mailbox") or sending_mailboxes()[0]
+    message = EmailMultiAlternatives(
+        subject=payload["subject"],
+        body=f"{payload['body']}\n\n--\nUnsubscribe: {link}",
+        from_email=sender,
+        to=[Address(email=to, name=payload.get("to_name") or "").header()],
+        headers={
+            "List-Unsubscribe": f"<{link}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "X-MH1-Idempotency-Key": request.idempotency_key,
+        },
+    )
+    message.message()  # renders every header now (raises here, not after the ledger row)
+    return message
+
+
 def _send(request: ActionRequest, payload: dict[str, Any], to: str) -> dict[str, Any]:
+    try:
+        message = _message(request, payload, to)
+    except (ValueError, TypeError) as exc:
+        raise FatalExecutionError(f"The email cannot be built: {exc}") from exc
     started = _begin_call(
         request,
         System.SMTP,
@@ -118,23 +147,16 @@ def _send(request: ActionRequest, payload: dict[str, Any], to: str) -> dict[str,
     )
     if isinstance(started, dict):
         return started
-    link = unsubscribe_url(to)
-    message = EmailMultiAlternatives(
-        subject=payload["subject"],
-        body=f"{payload['body']}\n\n--\nUnsubscribe: {link}",
-        from_email=payload.get("from_mailbox") or settings.DEFAULT_FROM_EMAIL,
-        to=[f"{payload.get('to_name', '')} <{to}>" if payload.get("to_name") else to],
-        headers={
-            "List-Unsubscribe": f"<{link}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "X-MH1-Idempotency-Key": request.idempotency_key,
-        },
-    )
     try:
-        message.send(fail_silently=False)
-    except (smtplib.SMTPException, OSError) as exc:
-        _finish_call(started, error=f"{exc.__class__.__name__}: {exc}")
+        message_send(message)
+    except SMTPRefusedBeforeData as exc:
+        _finish_call(started, error=str(exc))
+        if exc.permanent:
+            raise FatalExecutionError(f"SMTP refused the message: {exc}") from exc
         raise RetryableExecutionError(f"SMTP: {exc}") from exc
+    except SMTPOutcomeUnknown as exc:
+        call_mark_unknown(started, str(exc))
+        raise OutcomeUnknown(f"SMTP: {exc}") from exc
     result = {"executor": "smtp", "to": to, "message_id": message.extra_headers.get("Message-ID", "")}
     _finish_call(started, response=result)
     return result
@@ -173,16 +195,19 @@ def _vendor_call(
         return started
     try:
         try:
-            result = run()
-        except OutcomeUnknownError:
+            # an earlier attempt may have landed: read the remote state before writing again
+            result = reconcile() if getattr(started, "reconcile_first", False) else run()
+        except OutcomeUnknownError as exc:
             if reconcile is None:
-                started.status = CallStatus.UNKNOWN
-                started.save(update_fields=["status"])
-                raise
+                call_mark_unknown(started, str(exc))
+                raise OutcomeUnknown(str(exc)) from exc
             result = reconcile()
+    except OutcomeUnknownError as exc:
+        # the reconciling read failed too: still unknown, reconciled on the next attempt
+        call_mark_unknown(started, str(exc))
+        raise RetryableExecutionError(f"{exc} (the reconciling read failed; retried)") from exc
     except ConnectorError as exc:
-        if started.status != CallStatus.UNKNOWN:
-            _finish_call(started, error=str(exc))
+        _finish_call(started, error=str(exc))
         raise exc.as_execution_error() from exc
     _finish_call(started, response=result)
     return result
@@ -259,7 +284,7 @@ def enrichment_lookup(request: ActionRequest, payload: dict[str, Any]) -> dict[s
     from connectors.clay import clay_source_reserve
     from connectors.models import Enrichment
 
-    email = payload["email"].lower()
+    email = payload["email"]  # canonical since the proposal
     writer = _write_client(System.CLAY)
     webhook_url = writer.config.extra.get("webhook_url", "")
     if not webhook_url:

@@ -12,12 +12,16 @@ from collections.abc import Iterator
 
 from django.db import connection
 
-from connectors.selectors import domain_of
+from mh1.addresses import domain_normalize, domain_of, email_normalize
 
 
 def _key(recipient_or_domain: str) -> str:
-    domain = domain_of(recipient_or_domain) if "@" in recipient_or_domain else recipient_or_domain
-    return f"mh1:recipient:{connection.schema_name}:{domain.lower()}"
+    # canonical domain (mh1.addresses), so "Bob <bob@ACME.example>" and "bob@acme.example" share one lock
+    if "@" in recipient_or_domain:
+        domain = domain_of(email_normalize(recipient_or_domain))
+    else:
+        domain = domain_normalize(recipient_or_domain)
+    return f"mh1:recipient:{connection.schema_name}:{domain}"
 
 
 @contextlib.contextmanager

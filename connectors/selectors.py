@@ -5,17 +5,16 @@ from __future__ import annotations
 from django.db.models import Q
 
 from connectors.models import Suppression
-
-
-def domain_of(email: str) -> str:
-    return email.rsplit("@", 1)[-1].lower() if "@" in email else ""
+from mh1.addresses import domain_of, email_normalize
 
 
 def suppression_for(email: str) -> Suppression | None:
-    """The entry that forbids contacting ``email`` (the address or its domain), or None."""
-    email = (email or "").strip().lower()
-    if not email:
+    """The entry that forbids contacting ``email`` (the address or its domain), or None.
+
+    Raises AddressInvalid for a value that is not one address (callers fail closed)."""
+    if not (email or "").strip():
         return None
+    email = email_normalize(email)
     return (
         Suppression.objects.filter(Q(email=email) | Q(domain=domain_of(email))).order_by("created_at").first()
     )

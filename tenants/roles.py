@@ -85,6 +85,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         + _READ_CONNECTORS
         + _EDIT_LEADS
         + [
+            # re-queue or resolve a failed / unknown-outcome request; lift a wrong suppression
+            "approvals.resolve_execution",
+            "connectors.delete_suppression",
             "connectors.add_suppression",
             "connectors.view_credential",
             "connectors.add_credential",

@@ -71,7 +71,7 @@ def test_propose_deduplicates_by_idempotency_key(people):
 def test_unknown_kind_and_bad_payload_are_refused_and_nothing_is_stored(people):
     with pytest.raises(UnknownActionKind, match=r"Unknown action kind 'crm\.delete_everything'"):
         action_propose(kind="crm.delete_everything", payload={}, idempotency_key="k1")
-    with pytest.raises(PayloadInvalid, match="to: 'not-an-email' is not a 'email'"):
+    with pytest.raises(PayloadInvalid, match="to: 'not-an-email' is not exactly one email address"):
         action_propose(kind="email.send", payload=email_payload(to="not-an-email"), idempotency_key="k2")
     with pytest.raises(PayloadInvalid, match="'subject' is a required property"):
         action_propose(kind="email.send", payload={"to": "a@b.example", "body": "x"}, idempotency_key="k3")

@@ -82,7 +82,7 @@ def test_timeout_after_the_remote_applied_is_reconciled_without_duplicate(tenant
     assert request.result["reconciled"] is True
     assert sandbox.state.counts()["contacts"]["hubspot"] == 1
     assert [r["status"] for r in sandbox.state.requests_log("POST", CONTACTS)] == [201]
-    assert CallLedger.objects.get(idempotency_key="slow-1").status == CallStatus.SUCCEEDED
+    assert CallLedger.objects.get(idempotency_key="action:slow-1").status == CallStatus.SUCCEEDED
 
 
 def test_repeat_with_the_same_key_makes_no_call(tenant_ready, sandbox):

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from approvals.models import ActionRequest, Approval, Status
 from approvals.tests.factories import email_payload, propose_email, set_phase
+from connectors.ledger import action_key
 from connectors.models import CallLedger, Suppression
 from connectors.services import suppression_add
 from tenants.models import Tenant
@@ -91,7 +92,7 @@ def test_unsubscribe_racing_an_approved_send(worker_tenant):
         else:
             assert request.status == Status.EXECUTED, f"round {round_no}: {request.status}"
             assert len(sent) == 1
-            ledger = CallLedger.objects.get(idempotency_key=request.idempotency_key)
+            ledger = CallLedger.objects.get(idempotency_key=action_key(request.idempotency_key))
             assert ledger.finished_at <= acknowledged[address], (
                 f"round {round_no}: sent after the unsubscribe"
             )

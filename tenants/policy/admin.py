@@ -118,6 +118,7 @@ class SendingPolicyAdmin(PolicyAdmin):
     fieldsets = (
         ("Volume", {"fields": ("monthly_limit", "daily_limit", "hourly_limit")}),
         ("Pacing", {"fields": ("per_domain_hourly_limit", "min_delay_seconds")}),
+        ("Senders", {"fields": ("sending_mailboxes",)}),
         (None, {"fields": ("updated_at",)}),
     )
 

@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import F, Q
 from solo.models import SingletonModel
 
+from mh1.addresses import AddressInvalid, email_normalize
+
 
 class RolloutPhase(models.TextChoices):
     SHADOW = "shadow", "Shadow: nothing external runs; intended actions are recorded"
@@ -168,6 +170,13 @@ class SendingPolicy(SingletonModel):
         default=5, help_text="Emails per recipient domain per hour."
     )
     min_delay_seconds = models.PositiveIntegerField(default=60, help_text="Minimum gap between two sends.")
+    sending_mailboxes = ArrayField(
+        models.EmailField(),
+        default=list,
+        blank=True,
+        help_text="The only addresses emails may be sent from (the first is the default). "
+        "Empty: only the console's default sender.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -200,6 +209,13 @@ class SendingPolicy(SingletonModel):
             low, high = getattr(self, smaller), getattr(self, larger)
             if low is not None and high is not None and low > high:
                 errors[smaller] = message
+        mailboxes: dict[str, None] = {}
+        for raw in self.sending_mailboxes or []:
+            try:
+                mailboxes.setdefault(email_normalize(raw), None)
+            except AddressInvalid as exc:
+                errors["sending_mailboxes"] = str(exc)
+        self.sending_mailboxes = list(mailboxes)
         if (
             self.hourly_limit
             and self.min_delay_seconds is not None

@@ -11,3 +11,14 @@ def last_heartbeat() -> Heartbeat | None:
 
 def tenant_kill_switch_on() -> bool:
     return RolloutSettings.objects.filter(kill_switch=True).exists()
+
+
+def sending_mailboxes() -> list[str]:
+    """The canonical addresses this tenant may send from; the first is the default."""
+    from django.conf import settings
+
+    from mh1.addresses import email_normalize
+    from tenants.policy.models import SendingPolicy
+
+    configured = SendingPolicy.get_solo().sending_mailboxes
+    return list(configured) if configured else [email_normalize(settings.DEFAULT_FROM_EMAIL)]

@@ -21,7 +21,8 @@ class PolicySerializer(serializers.ModelSerializer):
             candidate.clean()
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from exc
-        return attrs
+        # what the model made canonical (trimmed lists, canonical addresses) is what is saved
+        return {name: getattr(candidate, name) for name in attrs}
 
 
 class RolloutSettingsSerializer(PolicySerializer):
