@@ -11,6 +11,11 @@ unfinished call the same way:
 - **States:** started (recorded, call under way), succeeded, failed (certainly not applied: safe
   to try again), unknown (it may have reached the vendor: reconcile by reading, never resend
   blindly).
+- **Reconciliation:** a caller that can read the remote state passes ``reconcile`` to
+  ``call_once``; a key left unknown (or started by an attempt that never finished) is first
+  reconciled, and the write is repeated only when the read shows it is not there.
+- **Nothing to write:** a suppression push that found nothing to change (no such CRM contact) is
+  recorded under ``push_absent_key`` so the sweep for unpushed suppressions does not read again.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from connectors.models import CallLedger, CallStatus
@@ -37,6 +44,51 @@ def action_key(idempotency_key: str) -> str:
 def push_key(system: str, value: str) -> str:
     """The ledger key of pushing one suppression (a canonical address or domain) to ``system``."""
     return f"{SUPPRESS}:{system}:{value}"
+
+
+# Suffix of the key that records "nothing to write there" for a push (a CRM without the contact).
+# Canonical addresses and domains never contain a colon, so it cannot collide with a value.
+ABSENT_SUFFIX = ":absent"
+
+
+def push_absent_key(system: str, value: str) -> str:
+    """The ledger key recording that pushing ``value`` to ``system`` found nothing to change."""
+    return f"{push_key(system, value)}{ABSENT_SUFFIX}"
+
+
+def push_settled(system: str) -> Exists:
+    """For a ``Suppression`` queryset: pushing the row to ``system`` succeeded, or found nothing to
+    change there. (A row holds an email or a domain, never both: their concatenation is its value.)"""
+    value = (Value(push_key(system, "")), OuterRef("email"), OuterRef("domain"))
+    return Exists(
+        CallLedger.objects.filter(
+            Q(idempotency_key=Concat(*value)) | Q(idempotency_key=Concat(*value, Value(ABSENT_SUFFIX))),
+            status=CallStatus.SUCCEEDED,
+        )
+    )
+
+
+def call_record_absent(system: str, value: str, operation: str) -> None:
+    """Record that pushing ``value`` to ``system`` found nothing to change (no call was made)."""
+    now = timezone.now()
+    CallLedger.objects.update_or_create(
+        idempotency_key=push_absent_key(system, value),
+        defaults={
+            "system": system,
+            "operation": operation,
+            "status": CallStatus.SUCCEEDED,
+            "response": {"absent": True},
+            "finished_at": now,
+        },
+        create_defaults={
+            "system": system,
+            "operation": operation,
+            "request": {"value": value},
+            "status": CallStatus.SUCCEEDED,
+            "response": {"absent": True},
+            "finished_at": now,
+        },
+    )
 
 
 def is_reserved(idempotency_key: str) -> bool:
@@ -60,11 +112,23 @@ def call_mark_unknown(ledger: CallLedger, error: str = "") -> None:
     ledger.save(update_fields=["status", "error", "finished_at"])
 
 
-def call_once(key: str, system: str, operation: str, call: dict[str, Any], run: Callable[[], dict]) -> dict:
+def call_once(
+    key: str,
+    system: str,
+    operation: str,
+    call: dict[str, Any],
+    run: Callable[[], dict],
+    *,
+    reconcile: Callable[[], dict | None] | None = None,
+) -> dict:
     """One external write per key: recorded before, its outcome after; a repeat makes no call.
 
     ``run`` raises ``ConnectorError`` on failure; an ``OutcomeUnknownError`` leaves the row
     unknown (the caller reconciles), any other failure leaves it failed (safe to try again).
+
+    ``reconcile`` reads the remote state: it returns the result when the write is there, ``None``
+    when it is not. It runs before ``run`` whenever an earlier attempt may have applied the write
+    (left unknown, or started and never finished); a failing read leaves the row unknown.
     """
     from connectors.errors import OutcomeUnknownError
 
@@ -74,9 +138,20 @@ def call_once(key: str, system: str, operation: str, call: dict[str, Any], run: 
         )
         if not created and ledger.status == CallStatus.SUCCEEDED:
             return {**(ledger.response or {}), "repeat": True}
+        may_be_applied = not created and ledger.status in (CallStatus.UNKNOWN, CallStatus.STARTED)
         if not created:
             ledger.status, ledger.error = CallStatus.STARTED, ""
             ledger.save(update_fields=["status", "error"])
+    if may_be_applied and reconcile is not None:
+        try:
+            found = reconcile()
+        except Exception as exc:
+            call_mark_unknown(ledger, f"reconciling: {exc or exc.__class__.__name__}")
+            raise
+        if found is not None:
+            result = {**found, "reconciled": True}
+            call_finish(ledger, response=result)
+            return result
     try:
         result = run()
     except OutcomeUnknownError as exc:

@@ -60,10 +60,12 @@ def suppression_add(
 
 
 def _push_after_commit(entry: Suppression) -> None:
-    from connectors.tasks import push_suppression_task
+    from connectors.tasks import push_suppression_enqueue
 
     schema_name, entry_id = connection.schema_name, entry.pk
-    transaction.on_commit(lambda: push_suppression_task.apply_async(args=(schema_name, entry_id)))
+    # robust: a broker outage must neither fail the committed request nor drop later hooks (pitfall
+    # 15); what is not enqueued is pushed by the push_pending_suppressions sweep
+    transaction.on_commit(lambda: push_suppression_enqueue(schema_name, entry_id), robust=True)
 
 
 def _cancel_open_sends(entry: Suppression, acting_user: User | None) -> int:

@@ -8,12 +8,21 @@ changes arrive by webhook.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from connectors import clients
-from connectors.ledger import call_once, push_key
+from connectors.errors import (
+    CircuitOpenError,
+    ConnectorError,
+    OutcomeUnknownError,
+    RateLimitedLocally,
+    RetryableError,
+)
+from connectors.ledger import call_once, call_record_absent, push_key, push_settled
 from connectors.models import Credential, Suppression, SuppressionReason, System
 from connectors.services import suppression_add
 
@@ -23,37 +32,88 @@ DNC_TAG = "DNC"
 # Block-list entries fetched per page (Instantly's documented maximum is 100).
 PULL_PAGE_SIZE = 100
 PULL_MAX_PAGES = 50
+# Pages read when looking one value up in the block list (a search by value: one page in practice).
+RECONCILE_MAX_PAGES = 5
+CRM_SYSTEMS = (System.HUBSPOT, System.GOHIGHLEVEL)
+PUSH_SYSTEMS = (System.INSTANTLY, *CRM_SYSTEMS)
+# A suppression younger than this is left to the push task enqueued at its commit (which retries
+# with backoff); the sweep takes only what that task never got to, or gave up on.
+PUSH_SWEEP_GRACE = timedelta(minutes=10)
+# Suppressions pushed per sweep run: each costs at most a write and a read per system (about
+# 0.3 s against a vendor), so a run stays well inside its 5-minute slot; the rest waits a run.
+PUSH_SWEEP_BATCH = 50
 
 
-def _once(system: str, operation: str, key: str, call: dict[str, Any], run) -> dict[str, Any]:
-    return call_once(key, system, operation, call, run)
+def _once(system: str, operation: str, key: str, call: dict[str, Any], run, reconcile=None) -> dict[str, Any]:
+    return call_once(key, system, operation, call, run, reconcile=reconcile)
+
+
+def push_targets(entry: Suppression, configured: set[str]) -> list[str]:
+    """The systems this suppression goes to: every configured one it did not come from (CRMs
+    only take addresses: they tag a contact)."""
+    return [
+        system
+        for system in PUSH_SYSTEMS
+        if system in configured and entry.source != system and (entry.email or system not in CRM_SYSTEMS)
+    ]
 
 
 def push_suppression(suppression_id: int) -> dict[str, str]:
-    """Send one suppression to every system this tenant has credentials for."""
+    """Send one suppression to every system this tenant has credentials for.
+
+    Each system is pushed on its own: one failing does not keep the others from being pushed. The
+    first failure worth retrying (or else the first failure) is raised after the others ran.
+    """
     entry = Suppression.objects.filter(pk=suppression_id).first()
     if entry is None:
         return {}
     value = entry.email or entry.domain
     configured = set(Credential.objects.values_list("system", flat=True))
     done: dict[str, str] = {}
-    if System.INSTANTLY in configured and entry.source != System.INSTANTLY:
-        with clients.write_client(System.INSTANTLY) as writer:
-            _once(
-                System.INSTANTLY,
-                "block_list_add",
-                push_key(System.INSTANTLY, value),
-                {"bl_value": value},
-                lambda: {"id": writer.add_block_list_entry(value).get("id")},
-            )
-        done[System.INSTANTLY] = timezone.now().isoformat()
-    if entry.email:
-        for system in (System.HUBSPOT, System.GOHIGHLEVEL):
-            if system in configured and entry.source != system and _tag_crm_contact(system, entry.email):
-                done[system] = timezone.now().isoformat()
+    failures: list[ConnectorError] = []
+    for system in push_targets(entry, configured):
+        try:
+            pushed = _push_instantly(value) if system == System.INSTANTLY else _tag_crm_contact(system, value)
+        except ConnectorError as exc:
+            logger.warning("suppression push to %s failed: %s", system, exc)
+            failures.append(exc)
+            continue
+        if pushed:
+            done[system] = timezone.now().isoformat()
     if done:
         Suppression.objects.filter(pk=entry.pk).update(pushed_to={**entry.pushed_to, **done})
+    if failures:
+        retryable = [exc for exc in failures if isinstance(exc, (RetryableError, OutcomeUnknownError))]
+        raise (retryable or failures)[0]
     return done
+
+
+def _push_instantly(value: str) -> bool:
+    with clients.write_client(System.INSTANTLY) as writer:
+        _once(
+            System.INSTANTLY,
+            "block_list_add",
+            push_key(System.INSTANTLY, value),
+            {"bl_value": value},
+            lambda: {"id": writer.add_block_list_entry(value).get("id")},
+            # an add whose answer never came may have landed: read the block list before adding again
+            reconcile=lambda: _block_list_entry(writer, value),
+        )
+    return True
+
+
+def _block_list_entry(reader, value: str) -> dict[str, Any] | None:
+    """Instantly's block-list entry for ``value`` (``{"id"}``), or None when it is not there."""
+    cursor = None
+    for _ in range(RECONCILE_MAX_PAGES):
+        page = reader.list_block_list(limit=PULL_PAGE_SIZE, starting_after=cursor, search=value) or {}
+        for item in page.get("items", []):
+            if str(item.get("bl_value", "")).strip().lower() == value:
+                return {"id": item.get("id")}
+        cursor = page.get("next_starting_after")
+        if not cursor:
+            break
+    return None
 
 
 def _tag_crm_contact(system: str, email: str) -> bool:
@@ -62,6 +122,7 @@ def _tag_crm_contact(system: str, email: str) -> bool:
         if system == System.HUBSPOT:
             contact = writer.get_contact_by_email(email)
             if contact is None:
+                call_record_absent(system, email, "dnc")
                 return False
             _once(
                 system,
@@ -73,6 +134,7 @@ def _tag_crm_contact(system: str, email: str) -> bool:
             return True
         contact = writer.search_contact_by_email(email)
         if contact is None:
+            call_record_absent(system, email, "dnc")
             return False
         _once(
             system,
@@ -82,6 +144,47 @@ def _tag_crm_contact(system: str, email: str) -> bool:
             lambda: {"id": contact["id"], "tags": writer.add_tags(contact["id"], [DNC_TAG])},
         )
         return True
+
+
+def suppressions_not_pushed(now: datetime | None = None) -> QuerySet[Suppression]:
+    """Suppressions older than the grace period that some configured system still lacks."""
+    now = now or timezone.now()
+    configured = set(Credential.objects.filter(system__in=PUSH_SYSTEMS).values_list("system", flat=True))
+    missing = Q()
+    annotations = {}
+    for system in PUSH_SYSTEMS:
+        if system not in configured:
+            continue
+        annotations[f"settled_{system}"] = push_settled(system)
+        condition = ~Q(source=system) & ~Q(pushed_to__has_key=system) & Q(**{f"settled_{system}": False})
+        if system in CRM_SYSTEMS:
+            condition &= ~Q(email="")
+        missing |= condition
+    if not annotations:
+        return Suppression.objects.none()
+    return (
+        Suppression.objects.annotate(**annotations)
+        .filter(missing, created_at__lte=now - PUSH_SWEEP_GRACE)
+        # newest first: a fresh opt-out matters most, and an entry that keeps failing does not
+        # hold up the ones behind it
+        .order_by("-created_at", "-pk")
+    )
+
+
+def push_not_pushed(now: datetime | None = None) -> dict[str, int]:
+    """Sweep: push every suppression whose push was never enqueued, or gave up (a batch a run)."""
+    pushed = failed = 0
+    for entry_id in list(suppressions_not_pushed(now).values_list("pk", flat=True)[:PUSH_SWEEP_BATCH]):
+        try:
+            push_suppression(entry_id)
+        except ConnectorError as exc:
+            failed += 1
+            logger.warning("suppression sweep: push of #%s failed: %s", entry_id, exc)
+            if isinstance(exc, (CircuitOpenError, RateLimitedLocally)):
+                break  # the vendor is down or our budget spent: the next run goes on
+            continue
+        pushed += 1
+    return {"pushed": pushed, "failed": failed}
 
 
 def pull_instantly_block_list() -> int:

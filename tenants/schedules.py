@@ -21,6 +21,11 @@ DEFAULT_SCHEDULE: dict[str, tuple[str, list, int]] = {
         ["connectors.sync_suppressions"],
         300,
     ),
+    "Suppression: push what never reached a vendor": (
+        "platform.dispatch_to_tenants",
+        ["connectors.push_pending_suppressions"],
+        300,
+    ),
     "Leads: pull from the CRMs": (
         "platform.dispatch_to_tenants",
         ["connectors.pull_crm_leads"],
