@@ -37,10 +37,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no {args.config_file}: default settings", flush=True)
     print(f"MH1 vendor sandbox listening on {server.url}", flush=True)
     if args.smtp_port is not None:
-        smtp = SandboxSMTP(args.host, args.smtp_port, report=server.state.emit)
-        smtp.start()
+        SandboxSMTP(args.host, args.smtp_port, state=server.state).start()
         print(
-            f"  SMTP on {args.host}:{args.smtp_port}: mail is reported back as Instantly events", flush=True
+            f"  SMTP on {args.host}:{args.smtp_port}: mail is reported back as Instantly events; "
+            "faults under /_sandbox/smtp/faults",
+            flush=True,
         )
     for endpoint, meaning in CONTROL_HELP.items():
         print(f"  {endpoint:28} {meaning}", flush=True)
