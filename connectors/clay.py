@@ -135,6 +135,12 @@ def _collected_at(value: Any) -> datetime:
     return timezone.now()
 
 
+def _erased(email: str) -> bool:
+    from connectors.models import Suppression, SuppressionReason
+
+    return Suppression.objects.filter(email=email, reason=SuppressionReason.GDPR_ERASURE).exists()
+
+
 def enrichment_result_apply(event: WebhookEvent) -> str:
     """Apply a stored Clay results event to its enrichment and the canonical lead.
 
@@ -153,6 +159,17 @@ def enrichment_result_apply(event: WebhookEvent) -> str:
             outcome = "stored; unknown mh1_ref, nothing applied"
         elif enrichment.status == EnrichmentStatus.RECEIVED:
             outcome = "stored; results for this lookup were already applied"
+        elif _erased(enrichment.email):
+            # the person asked to be erased after the lookup left: keep nothing about them, and
+            # never recreate their lead from a vendor's copy
+            enrichment.status = EnrichmentStatus.RECEIVED
+            enrichment.received_at = timezone.now()
+            enrichment.result = None
+            enrichment.save(update_fields=["status", "received_at", "result"])
+            WebhookEvent.objects.filter(pk=event.pk).update(
+                payload={"mh1_ref": str(ref), "redacted": "the person was erased (GDPR)"}
+            )
+            outcome = "discarded: the person was erased (GDPR); nothing kept"
         else:
             values: dict[str, Any] = {}
             for source_key, (lead_field, convert) in RESULT_TO_LEAD.items():

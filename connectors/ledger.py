@@ -162,3 +162,13 @@ def call_once(
         raise
     call_finish(ledger, response=result)
     return result
+
+
+def action_call_release(idempotency_key: str, *, note: str) -> bool:
+    """Forget an action's unfinished or failed call (a person checked it did not happen), so
+    the next attempt makes it. A succeeded call is kept: it happened."""
+    return bool(
+        CallLedger.objects.filter(idempotency_key=action_key(idempotency_key))
+        .exclude(status=CallStatus.SUCCEEDED)
+        .update(status=CallStatus.FAILED, error=note[:5000], finished_at=timezone.now())
+    )
