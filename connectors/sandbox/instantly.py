@@ -53,9 +53,9 @@ INSTANTLY_EVENT_TYPES = frozenset(
     }
 )
 # subscription names that differ from the delivered event name
-SUBSCRIPTION_ALIASES = {"email_link_clicked": "link_clicked"}
+_SUBSCRIPTION_ALIASES = {"email_link_clicked": "link_clicked"}
 
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def seed(state: SandboxState) -> None:
@@ -94,7 +94,9 @@ def emit(state: SandboxState, event_type: str, **fields: Any) -> dict[str, Any]:
     with state.lock:
         payload = _event_payload(state, event_type, fields)
         _apply_event(state, payload)
-        targets = [copy.deepcopy(w) for w in state.instantly_webhooks.values() if webhook_matches(w, payload)]
+        targets = [
+            copy.deepcopy(w) for w in state.instantly_webhooks.values() if _webhook_matches(w, payload)
+        ]
         timeout = float(state.config["webhook_timeout"])
     deliveries = [_deliver(state, hook, payload, timeout) for hook in targets]
     return {"event": payload, "deliveries": deliveries}
@@ -261,16 +263,16 @@ def webhook_public(hook: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def webhook_matches(hook: dict[str, Any], payload: dict[str, Any]) -> bool:
+def _webhook_matches(hook: dict[str, Any], payload: dict[str, Any]) -> bool:
     if hook["status"] != 1:
         return False
-    wanted = SUBSCRIPTION_ALIASES.get(hook["event_type"], hook["event_type"])
+    wanted = _SUBSCRIPTION_ALIASES.get(hook["event_type"], hook["event_type"])
     if wanted not in ("all_events", payload["event_type"]):
         return False
     return not hook.get("campaign") or hook["campaign"] == payload.get("campaign_id")
 
 
-def paginate(items: list[dict[str, Any]], query: dict[str, str], key: str = "id") -> dict[str, Any]:
+def _paginate(items: list[dict[str, Any]], query: dict[str, str], key: str = "id") -> dict[str, Any]:
     try:
         limit = max(1, min(100, int(query.get("limit", "10"))))
     except ValueError as exc:
@@ -296,7 +298,7 @@ def instantly_list_campaigns(state: SandboxState, req: Request) -> Response:
         search = req.query.get("search")
         if search:
             items = [c for c in items if search.lower() in c["name"].lower()]
-        return Response(200, copy.deepcopy(paginate(items, req.query)))
+        return Response(200, copy.deepcopy(_paginate(items, req.query)))
 
 
 def instantly_create_campaign(state: SandboxState, req: Request) -> Response:
@@ -418,7 +420,7 @@ def instantly_add_leads(state: SandboxState, req: Request) -> Response:
         seen: set[str] = set()
         for index, lead in enumerate(leads):
             email = str((lead or {}).get("email") or "").strip().lower() if isinstance(lead, dict) else ""
-            if not EMAIL_RE.match(email):
+            if not _EMAIL_RE.match(email):
                 counters["invalid_email_count"] += 1
                 continue
             if email in seen:
@@ -490,7 +492,7 @@ def instantly_emails(state: SandboxState, req: Request) -> Response:
             and (type_filter is None or e["ue_type"] in type_filter)
             and (q.get("is_unread") in (None, "") or e["is_unread"] == int(q["is_unread"] in ("true", "1")))
         ]
-        return Response(200, copy.deepcopy(paginate(items, q)))
+        return Response(200, copy.deepcopy(_paginate(items, q)))
 
 
 def instantly_add_blocklist(state: SandboxState, req: Request) -> Response:
@@ -519,7 +521,7 @@ def instantly_list_blocklist(state: SandboxState, req: Request) -> Response:
             items = [e for e in items if req.query["search"].lower() in e["bl_value"]]
         if req.query.get("domains_only") in ("true", "1"):
             items = [e for e in items if e["is_domain"]]
-        return Response(200, copy.deepcopy(paginate(items, req.query)))
+        return Response(200, copy.deepcopy(_paginate(items, req.query)))
 
 
 def instantly_delete_blocklist(state: SandboxState, req: Request) -> Response:
@@ -536,7 +538,7 @@ def instantly_create_webhook(state: SandboxState, req: Request) -> Response:
     if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in ("http", "https"):
         raise SandboxError(400, "body/target_hook_url must be an http(s) URL")
     event_type = body.get("event_type") or "all_events"
-    known = INSTANTLY_EVENT_TYPES | set(SUBSCRIPTION_ALIASES) | {"all_events"}
+    known = INSTANTLY_EVENT_TYPES | set(_SUBSCRIPTION_ALIASES) | {"all_events"}
     if event_type not in known:
         raise SandboxError(400, f"body/event_type must be one of {sorted(known)}")
     headers = body.get("headers") or {}
@@ -564,7 +566,7 @@ def instantly_create_webhook(state: SandboxState, req: Request) -> Response:
 def instantly_list_webhooks(state: SandboxState, req: Request) -> Response:
     with state.lock:
         items = [webhook_public(w) for w in state.instantly_webhooks.values()]
-        return Response(200, copy.deepcopy(paginate(items, req.query)))
+        return Response(200, copy.deepcopy(_paginate(items, req.query)))
 
 
 def instantly_delete_webhook(state: SandboxState, req: Request) -> Response:

@@ -9,9 +9,16 @@ import time
 from collections import deque
 from typing import Any
 
-from connectors.sandbox import clay, faults, gohighlevel, instantly
+from connectors.sandbox import clay, gohighlevel, instantly
 from connectors.sandbox.clay import CLAY_SUBMISSION_LIMIT
 from connectors.sandbox.common import CLAY, GHL, HUBSPOT, INSTANTLY, SandboxError, now_iso
+from connectors.sandbox.faults import (
+    http_fault_matches,
+    smtp_fault_matches,
+    take,
+    validate_http_fault,
+    validate_smtp_fault,
+)
 
 REQUEST_LOG_LIMIT = 10_000
 SMTP_LOG_LIMIT = 10_000
@@ -95,7 +102,7 @@ class SandboxState:
 
     # -- faults
     def add_fault(self, **spec: Any) -> dict[str, Any]:
-        fault = faults.validate_http_fault(spec)
+        fault = validate_http_fault(spec)
         with self.lock:
             self._fault_seq += 1
             fault["id"] = self._fault_seq
@@ -108,11 +115,11 @@ class SandboxState:
 
     def take_fault(self, method: str, path: str) -> dict[str, Any] | None:
         with self.lock:
-            return faults.take(self.faults, lambda f: faults.http_fault_matches(f, method, path))
+            return take(self.faults, lambda f: http_fault_matches(f, method, path))
 
     def add_smtp_fault(self, **spec: Any) -> dict[str, Any]:
         """Break the next ``times`` mail transactions (or those to ``recipient``): see :mod:`.faults`."""
-        fault = faults.validate_smtp_fault(spec)
+        fault = validate_smtp_fault(spec)
         with self.lock:
             self._fault_seq += 1
             fault["id"] = self._fault_seq
@@ -125,7 +132,7 @@ class SandboxState:
 
     def take_smtp_fault(self, stage: str, recipients: list[str]) -> dict[str, Any] | None:
         with self.lock:
-            return faults.take(self.smtp_faults, lambda f: faults.smtp_fault_matches(f, stage, recipients))
+            return take(self.smtp_faults, lambda f: smtp_fault_matches(f, stage, recipients))
 
     # -- SMTP log
     def record_smtp(self, entry: dict[str, Any]) -> dict[str, Any]:
