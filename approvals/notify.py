@@ -1,8 +1,14 @@
-"""Escalation notices: Django email to the level's contact, and Slack when a webhook is set."""
+"""Escalation notices: Django email to the level's contact, and Slack when a webhook is set.
+
+A notice is best effort: the escalation is committed before it is sent, and a mail server or
+Slack that fails is logged, never raised into the sweep that escalated (the sweep's other steps,
+e.g. releasing deferred sends, must still run).
+"""
 
 from __future__ import annotations
 
 import logging
+import smtplib
 
 import httpx
 from django.core.mail import send_mail
@@ -28,11 +34,20 @@ def notify_escalation(request: ActionRequest, level: int) -> None:
     if request.assigned_to and request.assigned_to.email:
         recipients.append(request.assigned_to.email)
     if recipients:
-        send_mail(subject, body, None, sorted(set(recipients)), fail_silently=False)
+        try:
+            send_mail(subject, body, None, sorted(set(recipients)), fail_silently=False)
+        except (smtplib.SMTPException, OSError) as exc:
+            logger.warning(
+                "Email escalation notice for #%s (L%s) failed: %s: %s",
+                request.pk,
+                level,
+                exc.__class__.__name__,
+                exc,
+            )
     if policy.slack_webhook_url:
         try:
             httpx.post(
                 policy.slack_webhook_url, json={"text": f"*{subject}*\n{body}"}, timeout=SLACK_TIMEOUT_SECONDS
             ).raise_for_status()
         except httpx.HTTPError as exc:
-            logger.warning("Slack escalation notice for #%s failed: %s", request.pk, exc)
+            logger.warning("Slack escalation notice for #%s (L%s) failed: %s", request.pk, level, exc)

@@ -898,6 +898,6 @@ def requests_escalate(now: datetime | None = None) -> int:
                 comment=f"L{from_level} → L{level} after {int(age_minutes)} minutes without a decision.",
                 data={"level": level, "notified": contact or None},
             )
-            transaction.on_commit(lambda r=request, lv=level: notify_escalation(r, lv))
+            transaction.on_commit(lambda r=request, lv=level: notify_escalation(r, lv), robust=True)
             count += 1
     return count
