@@ -222,14 +222,61 @@ class CallLedgerAdmin(ReadOnlyAdmin):
     date_hierarchy = "started_at"
 
 
+# Systems whose webhooks prove their origin with a secret the vendor holds (HubSpot signs with the
+# app's client secret): it is entered here, write-only. The others get a secret we generate and
+# register with them as a header; GoHighLevel signs with its published key (settings).
+VENDOR_HELD_SECRETS = {"hubspot": "the HubSpot app's client secret (it signs v3 and v1 webhooks)"}
+SIGNED_WITH_PUBLISHED_KEY = {"gohighlevel"}
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    new_secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        label="App secret",
+        help_text="HubSpot only: the app's client secret, which signs its webhooks. Write-only: never "
+        "shown back. Leave empty to keep the stored one.",
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ("system", "is_active")
+
+    def clean(self):
+        data = super().clean()
+        system = data.get("system")
+        if system in VENDOR_HELD_SECRETS:
+            if not data.get("new_secret") and not self.instance.pk:
+                self.add_error("new_secret", f"Enter {VENDOR_HELD_SECRETS[system]}.")
+            if self.instance.pk and self.instance.system != system and not data.get("new_secret"):
+                self.add_error("new_secret", f"Enter {VENDOR_HELD_SECRETS[system]}.")
+        elif data.get("new_secret"):
+            self.add_error("new_secret", "Only HubSpot's secret is entered here; this one is generated.")
+        return data
+
+    def save(self, commit=True):
+        endpoint = super().save(commit=False)
+        if self.cleaned_data.get("new_secret"):
+            endpoint.secret = self.cleaned_data["new_secret"].strip()
+        if commit:
+            endpoint.save()
+        return endpoint
+
+
 @admin.register(WebhookEndpoint, site=tenant_site)
 class WebhookEndpointAdmin(admin.ModelAdmin):
+    form = WebhookEndpointForm
     list_display = ("system", "is_active", "created_at")
-    fields = ("system", "is_active", "registration")
+    fields = ("system", "is_active", "new_secret", "registration")
     readonly_fields = ("registration",)
 
     @admin.display(description="register with the vendor")
     def registration(self, obj: WebhookEndpoint) -> str:
+        if obj.system in VENDOR_HELD_SECRETS:
+            state = "stored" if obj.pk else "not stored yet"
+            return f"Signed by the vendor with {VENDOR_HELD_SECRETS[obj.system]}: enter it above ({state})."
+        if obj.system in SIGNED_WITH_PUBLISHED_KEY:
+            return "Signed with GoHighLevel's published key (GHL_WEBHOOK_PUBLIC_KEY): nothing to register."
         if not obj.pk:
             return "Save first: a secret is generated."
         return json.dumps({"headers": {"X-MH1-Webhook-Secret": obj.secret}})

@@ -3,10 +3,17 @@
 Instantly does not sign webhooks: each tenant registers a secret header with its subscription
 and we compare it in constant time. Events are stored once (replays acknowledged and ignored);
 unsubscribes, bounces and complaints suppress the address at once.
+
+Vendors retry what we refuse, and disable a webhook that keeps failing: every well-formed event
+is answered 2xx and stored, including the ones we do not act on (Instantly's lead labels, types
+added later); 4xx only for what can never be accepted (no proof of origin, not JSON, no event
+type); never 5xx for bad input. Emails are made canonical with ``mh1.addresses``; an invalid one
+is stored as none. A CRM's do-not-contact is read by ``connectors.dnc``, for every event type.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -22,15 +29,22 @@ from django.views.decorators.http import require_http_methods
 from connectors.executors import UNSUBSCRIBE_SALT
 from connectors.models import SuppressionReason, System, WebhookEndpoint
 from connectors.services import (
-    hubspot_contact_email,
     suppression_add,
+    webhook_event_defer,
     webhook_event_ingest,
+    webhook_event_needs_contact,
+    webhook_event_reject,
+    webhook_event_resolve,
+    webhook_payload_storable,
 )
+from mh1.addresses import AddressInvalid, email_normalize
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
 SECRET_HEADER = "X-MH1-Webhook-Secret"  # noqa: S105 - a header name, not a secret
+# The event types Instantly documents. Not a filter: labels (lead_neutral, lead_wrong_person,
+# lead_no_show, each workspace's own) and types added later arrive too and are stored alike.
 INSTANTLY_EVENTS = {
     "email_sent",
     "email_opened",
@@ -45,9 +59,23 @@ INSTANTLY_EVENTS = {
     "lead_meeting_booked",
     "lead_meeting_completed",
     "lead_closed",
+    "lead_neutral",
+    "lead_wrong_person",
+    "lead_no_show",
     "campaign_completed",
     "account_error",
 }
+# Opt-outs whose HubSpot contact is read while the batch is answered; more wait for the task, so
+# a batch of opt-outs is still answered within HubSpot's time-out.
+HUBSPOT_CONTACT_READS_PER_REQUEST = 10
+
+
+def email_or_empty(raw: object) -> str:
+    """The canonical address in a webhook field, or "" when it holds none (stored as no email)."""
+    try:
+        return email_normalize(raw)
+    except AddressInvalid:
+        return ""
 
 
 def _error(status: int, message: str) -> JsonResponse:
@@ -84,11 +112,15 @@ def instantly_event(body: bytes) -> tuple[InstantlyEvent | None, str]:
     if not isinstance(data, dict):
         return None, "Body must be a JSON object."
     event_type = data.get("event_type")
-    if event_type not in INSTANTLY_EVENTS:
-        return None, f"Unknown event_type {event_type!r}."
-    email = str(data.get("lead_email") or data.get("email") or "")
+    if not isinstance(event_type, str) or not event_type.strip():
+        return None, "event_type must be a non-empty string."
+    if b"\\u0000" in body:  # cheap test first: the walk costs on every event otherwise
+        data = webhook_payload_storable(data)
+    raw_email = data.get("lead_email") or data.get("email") or ""
+    email = email_or_empty(raw_email)
     # Instantly sends no idempotency key: the event type with its email id (or lead and time).
-    ref = data.get("email_id") or f"{email}|{data.get('timestamp', '')}|{data.get('campaign_id', '')}"
+    lead = email or raw_email
+    ref = data.get("email_id") or f"{lead}|{data.get('timestamp', '')}|{data.get('campaign_id', '')}"
     return InstantlyEvent(event_type, f"{event_type}:{ref}", email, data), ""
 
 
@@ -149,45 +181,121 @@ def _json_body(request) -> tuple[object | None, JsonResponse | None]:
         return None, _error(400, "Body is not valid JSON.")
 
 
+def _hubspot_signed(request, secret: str) -> bool:
+    """v3 when the app sends it; v1 (older apps) otherwise, as VENDORS.md describes."""
+    from connectors.signatures import hubspot_v1_valid, hubspot_v3_valid
+
+    if request.headers.get("X-HubSpot-Signature-v3"):
+        return hubspot_v3_valid(
+            secret=secret,
+            method=request.method,
+            uri=request.build_absolute_uri(),
+            body=request.body,
+            timestamp=request.headers.get("X-HubSpot-Request-Timestamp", ""),
+            signature=request.headers.get("X-HubSpot-Signature-v3", ""),
+        )
+    version = request.headers.get("X-HubSpot-Signature-Version", "v1").strip().lower()
+    return version == "v1" and hubspot_v1_valid(
+        secret=secret, body=request.body, signature=request.headers.get("X-HubSpot-Signature", "")
+    )
+
+
+class HubSpotEvent(NamedTuple):
+    """One event of a HubSpot batch, as it is stored."""
+
+    event_id: str
+    event_type: str
+    email: str
+    payload: dict
+
+
+def hubspot_event(item: object) -> tuple[HubSpotEvent | None, str, str]:
+    """Read one event of a batch: (the event, its id, "") or (None, the id to record it by, why it
+    is rejected). An event without a usable id is recorded by a digest of itself."""
+    digest = "rejected:" + hashlib.sha256(json.dumps(item, sort_keys=True).encode()).hexdigest()[:40]
+    if not isinstance(item, dict):
+        return None, digest, "an event must be a JSON object."
+    event_id = item.get("eventId")
+    if isinstance(event_id, bool) or not isinstance(event_id, int | str) or not str(event_id).strip():
+        return None, digest, "eventId must be a number or a string."
+    event_id = str(event_id).strip()
+    if len(event_id) > 200:
+        return None, digest, "eventId is longer than 200 characters."
+    event_type = item.get("subscriptionType", "unknown")
+    if not isinstance(event_type, str) or not event_type.strip():
+        return None, event_id, "subscriptionType must be a non-empty string."
+    email = ""
+    if item.get("email") not in (None, ""):  # HubSpot's CRM events carry none; some app events do
+        try:
+            email = email_normalize(item["email"])
+        except AddressInvalid as exc:
+            return None, event_id, f"email: {exc}"
+    return HubSpotEvent(event_id, event_type, email, item), event_id, ""
+
+
+def _hubspot_resolve_or_defer(event, *, now: bool) -> None:
+    """Read a pending opt-out's contact now if we may; otherwise, or if HubSpot cannot be read,
+    leave it to the retrying task."""
+    from connectors.errors import ConnectorError
+
+    if now:
+        try:
+            webhook_event_resolve(event_pk=event.pk)
+            return
+        except ConnectorError as exc:
+            logger.warning("HubSpot event %s kept pending: %s", event.event_id, exc)
+    webhook_event_defer(event)
+
+
 @csrf_exempt
 @require_http_methods(["POST"])
 def hubspot_webhook(request):
-    """HubSpot CRM webhooks (signature v3; the body is a JSON array of events)."""
-    from connectors.signatures import hubspot_v3_valid
+    """HubSpot CRM webhooks (signature v3, or v1 from older apps; the body is a JSON array).
+
+    Each event is stored, applied or recorded as rejected on its own transaction, so one that is
+    malformed neither stops nor undoes the others; the batch is answered 2xx once all are recorded.
+    An opt-out names its contact by id only: when the contact cannot be read, the event is kept
+    pending and a retrying task applies it (connectors.services.webhook_event_resolve).
+    """
+    from django.db import DataError
 
     endpoint = WebhookEndpoint.objects.filter(system=System.HUBSPOT, is_active=True).first()
-    if endpoint is None or not hubspot_v3_valid(
-        secret=str(endpoint.secret),
-        method=request.method,
-        uri=request.build_absolute_uri(),
-        body=request.body,
-        timestamp=request.headers.get("X-HubSpot-Request-Timestamp", ""),
-        signature=request.headers.get("X-HubSpot-Signature-v3", ""),
-    ):
-        return _error(401, "Missing, wrong or expired X-HubSpot-Signature-v3.")
+    if endpoint is None or not _hubspot_signed(request, str(endpoint.secret)):
+        return _error(401, "Missing, wrong or expired X-HubSpot-Signature-v3 (or v1 X-HubSpot-Signature).")
     data, error = _json_body(request)
     if error:
         return error
-    if not isinstance(data, list) or not all(isinstance(e, dict) and "eventId" in e for e in data):
-        return _error(400, "Body must be a JSON array of events with an eventId.")
-    stored = duplicates = 0
+    if not isinstance(data, list):
+        return _error(400, "Body must be a JSON array of events.")
+    counts = {"stored": 0, "duplicates": 0, "rejected": 0}
+    reads_left = HUBSPOT_CONTACT_READS_PER_REQUEST
     for item in data:
-        opted_out = (
-            item.get("propertyName") == "hs_email_optout" and str(item.get("propertyValue")).lower() == "true"
+        parsed, event_id, refusal = hubspot_event(item)
+        if parsed is not None:
+            needs_contact = webhook_event_needs_contact(System.HUBSPOT, parsed.email, parsed.payload)
+            try:
+                event, created, _ = webhook_event_ingest(
+                    system=System.HUBSPOT,
+                    event_id=parsed.event_id,
+                    event_type=parsed.event_type,
+                    email=parsed.email,
+                    payload=parsed.payload,
+                    pending="contact not read yet" if needs_contact else "",
+                )
+            except (ValueError, DataError) as exc:  # this event's data, never the next one's
+                logger.warning("HubSpot event %s rejected: %s", event_id, exc)
+                refusal = f"{exc.__class__.__name__}: {exc}"
+            else:
+                counts["stored" if created else "duplicates"] += 1
+                if created and event.pending:
+                    reads_left -= 1
+                    _hubspot_resolve_or_defer(event, now=reads_left >= 0)
+                continue
+        _, created = webhook_event_reject(
+            system=System.HUBSPOT, event_id=event_id, payload=item, reason=refusal
         )
-        event_type = "dnc" if opted_out else str(item.get("subscriptionType", "unknown"))
-        email = str(item.get("email") or "")
-        if opted_out and not email:
-            email = hubspot_contact_email(str(item.get("objectId", "")))
-        _, created, _ = webhook_event_ingest(
-            system=System.HUBSPOT,
-            event_id=str(item["eventId"]),
-            event_type=event_type,
-            email=email,
-            payload=item,
-        )
-        stored, duplicates = stored + created, duplicates + (not created)
-    return JsonResponse({"status": "ok", "stored": stored, "duplicates": duplicates})
+        counts["rejected" if created else "duplicates"] += 1
+    return JsonResponse({"status": "ok", **counts})
 
 
 @csrf_exempt
@@ -210,7 +318,13 @@ def gohighlevel_webhook(request):
     data, error = _json_body(request)
     if error:
         return error
-    if not isinstance(data, dict) or not data.get("webhookId") or not data.get("type"):
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("webhookId"), str | int)
+        or not str(data.get("webhookId")).strip()
+        or not isinstance(data.get("type"), str)
+        or not data["type"].strip()
+    ):
         return _error(400, "Body must be a JSON object with type and webhookId.")
     try:
         sent = datetime.fromisoformat(str(data.get("timestamp", "")).replace("Z", "+00:00"))
@@ -218,14 +332,13 @@ def gohighlevel_webhook(request):
         return _error(400, "timestamp must be an ISO 8601 time.")
     if abs((timezone.now() - sent).total_seconds()) > MAX_AGE_SECONDS:
         return _error(401, "timestamp outside the 5-minute window: refused as a replay.")
-    dnd = data.get("type") == "ContactDndUpdate" and (
-        data.get("dnd") is True or (data.get("dndSettings") or {}).get("Email", {}).get("status") == "active"
-    )
+    # a do-not-contact in any type (ContactDndUpdate, ContactTagUpdate, ContactUpdate, …) is read
+    # by connectors.dnc when the event is applied
     event, created, outcome = webhook_event_ingest(
         system=System.GOHIGHLEVEL,
         event_id=str(data["webhookId"]),
-        event_type="dnc" if dnd else str(data["type"]),
-        email=str(data.get("email") or ""),
+        event_type=data["type"],
+        email=email_or_empty(data.get("email")),
         payload=data,
     )
     if not created:
@@ -252,12 +365,11 @@ def clay_results(request):
         ref = result_ref(data)
     except ValueError as exc:
         return _error(400, str(exc))
-    email = data.get("email") if isinstance(data.get("email"), str) else ""
     event, created, outcome = webhook_event_ingest(
         system=System.CLAY,
         event_id=f"result:{ref}",
         event_type="enrichment_result",
-        email=email if "@" in email and len(email) <= 254 else "",
+        email=email_or_empty(data.get("email")),
         payload=data,
         apply=enrichment_result_apply,
     )

@@ -106,11 +106,20 @@ class WebhookEvent(models.Model):
     payload = models.JSONField()
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     outcome = models.CharField(max_length=200, blank=True)
+    # Its effect waits for data we could not read yet (e.g. a HubSpot opt-out's contact email): a
+    # task resolves it, and a sweep the ones whose task was lost. db_default: the lean accept path
+    # (connectors.ingest) inserts rows without naming this column.
+    pending = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ("-received_at",)
         constraints = [
             models.UniqueConstraint(fields=("system", "event_id"), name="%(app_label)s_%(class)s_once")
+        ]
+        indexes = [
+            models.Index(
+                fields=("received_at",), condition=Q(pending=True), name="connectors_webhook_pending_idx"
+            )
         ]
 
     def __str__(self) -> str:

@@ -3,7 +3,8 @@
 Each page commits on its own with the cursor of the next, so a run that stops (a vendor outage, a
 worker restart) resumes where it left off. A record that cannot be converted is skipped and named
 in the run's result; it never stops the pull. A contact the CRM marks do-not-contact (HubSpot's
-``hs_email_optout``, GoHighLevel's ``dnd`` or a ``DNC`` tag) is suppressed here in the same run.
+``hs_email_optout``, GoHighLevel's ``dnd`` or a ``DNC`` tag: the one mapping in connectors.dnc, which
+the webhooks use too) is suppressed here in the same run, even when it cannot become a lead.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from connectors import clients
+from connectors.dnc import do_not_contact
 from connectors.models import CrmPull, SuppressionReason, System
+from mh1.addresses import email_normalize
 
 logger = logging.getLogger(__name__)
 
@@ -25,19 +28,10 @@ CRM_SYSTEMS = (System.HUBSPOT, System.GOHIGHLEVEL)
 PAGE_SIZE = 100
 MAX_PAGES_PER_RUN = 20
 ERRORS_KEPT = 5
-DNC_TAGS = {"dnc", "do not contact", "do-not-contact"}
 
 
 class PullBusyError(RuntimeError):
     """Another pull of the same tenant and CRM is running."""
-
-
-def _dnc(system: str, record: dict[str, Any]) -> bool:
-    """Whether the CRM says do-not-contact for this record."""
-    if system == System.HUBSPOT:
-        return str(record.get("hs_email_optout", "")).lower() == "true"
-    tags = {str(t).strip().lower() for t in record.get("tags") or []}
-    return bool(record.get("dnd")) or bool(tags & DNC_TAGS)
 
 
 def _records(system: str, reader, cursor: Any, properties: list[str]) -> tuple[list[dict], Any]:
@@ -75,16 +69,17 @@ def crm_record_read(system: str, record: dict[str, Any], totals: dict[str, Any] 
     from campaigns.mapping import MappingError, from_remote
     from campaigns.models import Lead
     from campaigns.services import lead_upsert
-    from connectors.selectors import suppression_for
-    from connectors.services import suppression_add
 
     totals = totals if totals is not None else _new_totals()
     record_id = str(record.get("_id") or record.get("id") or "")
+    email = ""
     try:
         data = from_remote(system, record)
-        email = str(data.get("email") or "").strip().lower()
+        raw = data.get("email")
+        email = email_normalize(raw) if raw else ""
         if not email:
             raise ValueError("no email")
+        data["email"] = email
         existing = Lead.objects.filter(email=email).values("source_system", "source_id").first()
         if existing is None or existing["source_system"] == system:
             data["source_id"] = record_id
@@ -99,16 +94,34 @@ def crm_record_read(system: str, record: dict[str, Any], totals: dict[str, Any] 
         totals["skipped"] += 1
         if len(totals["errors"]) < ERRORS_KEPT:
             totals["errors"].append(f"{system} contact {record_id}: {message}")
-        return f"skipped: {message}"
+        # A record we cannot turn into a lead may still say do-not-contact: that must hold anyway.
+        return f"skipped: {message}" + _suppress_if_dnc(system, record, email or _raw_email(record), totals)
     totals["created" if created else "updated"] += 1
     outcome = f"{'created' if created else 'updated'} lead {email}"
-    if _dnc(system, record) and suppression_for(email) is None:
-        _, cancelled = suppression_add(
-            email=email, reason=SuppressionReason.DNC, source=system, note="do-not-contact in the CRM"
-        )
-        totals["suppressed"] += 1
-        outcome += f"; suppressed (do-not-contact), cancelled {cancelled} open send(s)"
-    return outcome
+    return outcome + _suppress_if_dnc(system, record, email, totals)
+
+
+def _raw_email(record: dict[str, Any]) -> str:
+    """The record's email without the field map (the map itself may be what failed)."""
+    properties = record.get("properties") if isinstance(record.get("properties"), dict) else {}
+    raw = record.get("email") or properties.get("email")
+    try:
+        return email_normalize(raw) if raw else ""
+    except ValueError:
+        return ""
+
+
+def _suppress_if_dnc(system: str, record: dict[str, Any], email: str, totals: dict[str, Any]) -> str:
+    """Suppress ``email`` when the CRM says do-not-contact (connectors.dnc); what was done, or ""."""
+    from connectors.selectors import suppression_for
+    from connectors.services import suppression_add
+
+    why = do_not_contact(system, record)
+    if not why or not email or suppression_for(email) is not None:
+        return ""
+    _, cancelled = suppression_add(email=email, reason=SuppressionReason.DNC, source=system, note=why)
+    totals["suppressed"] += 1
+    return f"; suppressed {email} (do-not-contact: {why}), cancelled {cancelled} open send(s)"
 
 
 def crm_pull(system: str, *, max_pages: int = MAX_PAGES_PER_RUN) -> dict[str, Any]:

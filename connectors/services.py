@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from auditlog.context import set_actor
 from django.contrib.auth.models import User
@@ -16,6 +17,7 @@ from approvals.services import action_cancel
 from connectors.locks import recipient_lock_in_transaction
 from connectors.models import Suppression, SuppressionReason, WebhookEvent
 from connectors.selectors import suppression_for
+from mh1.addresses import email_normalize
 
 logger = logging.getLogger(__name__)
 
@@ -95,18 +97,34 @@ def suppression_gate(request: ActionRequest) -> str | None:
     return f"Recipient suppressed ({entry.get_reason_display().lower()}, from {entry.source})."
 
 
+def webhook_payload_storable(value: Any) -> Any:
+    """``value`` with the one character PostgreSQL's jsonb cannot hold (NUL) replaced: a
+    well-formed event carrying one is stored, not answered 5xx for ever."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {webhook_payload_storable(k): webhook_payload_storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [webhook_payload_storable(v) for v in value]
+    return value
+
+
 def webhook_event_record(
-    *, system: str, event_id: str, event_type: str, email: str, payload: dict
+    *, system: str, event_id: str, event_type: str, email: str, payload: Any, outcome: str = ""
 ) -> tuple[WebhookEvent, bool]:
-    """Store an event once by (system, event id); a replay returns the stored one."""
+    """Store an event once by (system, event id); a replay returns the stored one.
+
+    ``email`` is canonical already (``mh1.addresses.email_normalize`` at the boundary) or empty.
+    """
     try:
         with transaction.atomic():
             event = WebhookEvent.objects.create(
                 system=system,
                 event_id=event_id[:200],
                 event_type=event_type[:64],
-                email=email.lower(),
-                payload=payload,
+                email=email,
+                payload=webhook_payload_storable(payload),
+                outcome=outcome[:200],
             )
         return event, True
     except IntegrityError:
@@ -114,64 +132,211 @@ def webhook_event_record(
 
 
 def webhook_event_ingest(
-    *, system: str, event_id: str, event_type: str, email: str, payload: dict, apply=None
+    *,
+    system: str,
+    event_id: str,
+    event_type: str,
+    email: str,
+    payload: Any,
+    apply=None,
+    pending: str = "",
 ) -> tuple[WebhookEvent, bool, str]:
     """Store an event once and act on it in one transaction; returns (event, created, outcome).
 
     An effect that fails rolls the event back with it, so the sender's retry applies it (a stored
     event whose effect never happened would be answered "duplicate" for ever). ``apply`` defaults
-    to ``webhook_event_apply``.
+    to ``webhook_event_apply``. With ``pending`` (why it must wait), the event is stored pending
+    and not applied: ``webhook_event_resolve`` applies it once what it lacks can be read.
     """
     with transaction.atomic():
         event, created = webhook_event_record(
-            system=system, event_id=event_id, event_type=event_type, email=email, payload=payload
+            system=system,
+            event_id=event_id,
+            event_type=event_type,
+            email=email,
+            payload=payload,
+            outcome=f"pending: {pending}" if pending else "",
         )
         if not created:
             return event, False, event.outcome
+        if pending:
+            WebhookEvent.objects.filter(pk=event.pk).update(pending=True)
+            event.pending = True
+            return event, True, event.outcome
         return event, True, (apply or webhook_event_apply)(event)
 
 
-# Inbound event types that stop outreach to the address at once.
+def webhook_event_reject(
+    *, system: str, event_id: str, payload: Any, reason: str
+) -> tuple[WebhookEvent, bool]:
+    """Record an event that can never be applied, with why (answered 2xx: the vendor would
+    retry a refusal for ever); a replay returns the recorded one."""
+    return webhook_event_record(
+        system=system,
+        event_id=event_id,
+        event_type="rejected",
+        email="",
+        payload=payload,
+        outcome=f"rejected: {reason}",
+    )
+
+
+# Inbound event types that stop outreach to the address at once. A CRM's do-not-contact is read
+# by connectors.dnc from the event itself, whatever its type.
 SUPPRESSING_EVENTS = {
     "lead_unsubscribed": SuppressionReason.UNSUBSCRIBED,
     "email_bounced": SuppressionReason.BOUNCED,
     "spam_complaint": SuppressionReason.COMPLAINED,
     "one_click_unsubscribe": SuppressionReason.UNSUBSCRIBED,
-    "dnc": SuppressionReason.DNC,
 }
 
 
-# CRM events that carry a whole contact: read into the canonical lead through the field map.
+# CRM events that carry a whole contact: read into the canonical lead through the field map
+# (which suppresses it too when the CRM says do-not-contact).
 CRM_CONTACT_EVENTS = {("gohighlevel", "ContactCreate"), ("gohighlevel", "ContactUpdate")}
+
+
+def webhook_event_suppression(event: WebhookEvent) -> tuple[str, str] | None:
+    """(reason, note) of the suppression this event asks for, or None."""
+    from connectors.dnc import do_not_contact
+
+    reason = SUPPRESSING_EVENTS.get(event.event_type)
+    if reason:
+        return reason, ""
+    why = do_not_contact(event.system, event.payload)
+    return (SuppressionReason.DNC, why) if why else None
 
 
 def webhook_event_apply(event: WebhookEvent) -> str:
     """Act on a newly stored event; returns what was done (stored on the event)."""
-    reason = SUPPRESSING_EVENTS.get(event.event_type)
-    if reason and event.email:
-        _, cancelled = suppression_add(email=event.email, reason=reason, source=event.system)
-        outcome = f"suppressed {event.email}; cancelled {cancelled} open send(s)"
-    elif (event.system, event.event_type) in CRM_CONTACT_EVENTS and isinstance(event.payload, dict):
+    suppression = webhook_event_suppression(event)
+    if (event.system, event.event_type) in CRM_CONTACT_EVENTS and isinstance(event.payload, dict):
         from connectors.pull import crm_record_read
 
         outcome = crm_record_read(event.system, event.payload)
+    elif suppression and event.email:
+        reason, note = suppression
+        _, cancelled = suppression_add(email=event.email, reason=reason, source=event.system, note=note)
+        outcome = f"suppressed {event.email}; cancelled {cancelled} open send(s)"
+    elif suppression:
+        outcome = "not applied: no valid email in the event"
     else:
         outcome = "stored"
-    WebhookEvent.objects.filter(pk=event.pk).update(outcome=outcome[:200])
+    WebhookEvent.objects.filter(pk=event.pk).update(outcome=outcome[:200], pending=False)
     return outcome
 
 
-def hubspot_contact_email(object_id: str) -> str:
-    """HubSpot's events name the contact by id only: read its email (empty if it cannot be read)."""
-    from connectors import clients
+def webhook_event_needs_contact(system: str, email: str, payload: Any) -> bool:
+    """Whether the event asks for a suppression but names the contact by id only (HubSpot)."""
+    from connectors.dnc import do_not_contact
+
+    return system == "hubspot" and not email and bool(do_not_contact(system, payload))
+
+
+def webhook_event_resolve(*, event_pk: int) -> str:
+    """Apply a pending event once what it lacked is read (a HubSpot contact's email).
+
+    Raises the client's ConnectorError while it still cannot be read (the event stays pending,
+    with the error in its outcome). The read runs outside any transaction; the row is locked and
+    checked again before the effect, so a second run (task and sweep together) does nothing.
+    """
     from connectors.errors import ConnectorError
 
-    if not object_id:
-        return ""
+    event = WebhookEvent.objects.filter(pk=event_pk, pending=True).first()
+    if event is None:
+        return "not pending"
+    email, final = "", ""
     try:
-        with clients.read_client("hubspot") as reader:
-            contact = reader.get_contact(object_id)
+        email = hubspot_contact_email(str((event.payload or {}).get("objectId", "")))
     except ConnectorError as exc:
-        logger.warning("HubSpot contact %s could not be read: %s", object_id, exc)
-        return ""
-    return str(((contact or {}).get("properties") or {}).get("email") or "")
+        outcome = f"pending: contact not read ({exc})"
+        WebhookEvent.objects.filter(pk=event_pk, pending=True).update(outcome=outcome[:200])
+        raise
+    except ValueError as exc:  # no such contact, or no usable email: never applicable
+        final = f"not applied: {exc}"
+    with transaction.atomic():
+        event = WebhookEvent.objects.select_for_update().filter(pk=event_pk, pending=True).first()
+        if event is None:
+            return "not pending"
+        if final:
+            WebhookEvent.objects.filter(pk=event_pk).update(outcome=final[:200], pending=False)
+            return final
+        event.email = email
+        event.save(update_fields=["email"])
+        return webhook_event_apply(event)
+
+
+# Longest the enqueue of a resolving task waits for the broker on a webhook's request path.
+DEFER_BROKER_TIMEOUT = 1.0  # seconds
+
+
+def webhook_event_defer(event: WebhookEvent) -> None:
+    """Resolve a pending event later: a retrying task, enqueued after commit without ever
+    failing or holding up the webhook's answer (the broker may be down: the enqueue gives up at
+    once, no result is stored; the sweep resolves what was never enqueued)."""
+    from mh1.celery import app
+
+    schema_name, event_pk = connection.schema_name, event.pk
+
+    def enqueue() -> None:
+        from connectors.tasks import resolve_webhook_event_task
+
+        try:
+            options = {"socket_connect_timeout": DEFER_BROKER_TIMEOUT, "socket_timeout": DEFER_BROKER_TIMEOUT}
+            with app.connection_for_write(transport_options={**options, "max_retries": 0}) as broker:
+                resolve_webhook_event_task.apply_async(
+                    args=(schema_name, event_pk), connection=broker, retry=False, ignore_result=True
+                )
+        except Exception:  # whatever the broker raised: the event is committed, the sweep has it
+            logger.warning(
+                "Pending webhook event %s not enqueued; the sweep will resolve it", event_pk, exc_info=True
+            )
+
+    transaction.on_commit(enqueue, robust=True)
+
+
+# Pending events resolved per sweep run: one contact read each (~50 ms at HubSpot), so a run
+# stays within a few seconds and within HubSpot's 100 calls / 10 s.
+PENDING_SWEEP_BATCH = 50
+
+
+def webhook_events_pending_sweep(*, limit: int = PENDING_SWEEP_BATCH) -> dict[str, int]:
+    """Resolve the oldest pending events (those whose task was lost or gave up); each on its own,
+    so one that fails does not stop the others."""
+    from connectors.errors import ConnectorError
+
+    resolved = still_pending = 0
+    pending = WebhookEvent.objects.filter(pending=True).order_by("received_at")
+    for event_pk in pending.values_list("pk", flat=True)[:limit]:
+        try:
+            outcome = webhook_event_resolve(event_pk=event_pk)
+        except ConnectorError as exc:
+            logger.warning("Webhook event %s still pending: %s", event_pk, exc)
+            still_pending += 1
+            continue
+        except Exception:
+            logger.exception("Webhook event %s could not be resolved", event_pk)
+            still_pending += 1
+            continue
+        resolved += outcome != "not pending"
+    return {"resolved": resolved, "still_pending": still_pending}
+
+
+def hubspot_contact_email(object_id: str) -> str:
+    """HubSpot's events name the contact by id only: read its canonical email.
+
+    Raises the client's ConnectorError when HubSpot cannot be read now (retry later), and
+    ValueError (``AddressInvalid`` included) when the contact does not exist or has no usable email.
+    """
+    from connectors import clients
+
+    if not object_id:
+        raise ValueError("the event names no HubSpot contact (objectId)")
+    with clients.read_client("hubspot") as reader:
+        contact = reader.get_contact(object_id)
+    if contact is None:
+        raise ValueError(f"HubSpot contact {object_id} not found")
+    raw = ((contact or {}).get("properties") or {}).get("email")
+    if not raw:
+        raise ValueError(f"HubSpot contact {object_id} has no email")
+    return email_normalize(raw)

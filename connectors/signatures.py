@@ -37,6 +37,16 @@ def hubspot_v3_valid(
     return hmac.compare_digest(expected, signature or "")
 
 
+def hubspot_v1_valid(*, secret: str, body: bytes, signature: str) -> bool:
+    """X-HubSpot-Signature (version v1, older apps): hex SHA-256 of the client secret + raw body.
+
+    v1 carries no timestamp, so there is no replay window: the event id dedup is what stops a
+    replayed event from acting twice.
+    """
+    expected = hashlib.sha256(secret.encode() + body).hexdigest()
+    return bool(signature) and hmac.compare_digest(expected, signature.strip().lower())
+
+
 def ghl_ed25519_valid(*, public_key_pem: str, body: bytes, signature: str) -> bool:
     """x-ghl-signature: base64 Ed25519 signature of the raw body with GoHighLevel's published key."""
     try:

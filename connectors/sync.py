@@ -217,16 +217,49 @@ def pull_instantly_block_list() -> int:
 
 
 def ensure_instantly_webhook() -> str:
-    """Subscribe this tenant's webhook endpoint at Instantly, unless it already is."""
+    """Keep this tenant's webhook subscribed and enabled at Instantly; returns what was done.
+
+    Instantly disables a webhook after repeated failed deliveries, and then unsubscribes stop
+    arriving: a disabled one is resumed, a missing one created, one registered with a secret
+    header we no longer accept (the endpoint's secret was rotated) replaced. Each repair is
+    logged as a warning, the alert that deliveries were being lost.
+    """
+    from connectors.api import SECRET_HEADER
     from connectors.models import WebhookEndpoint
     from connectors.selectors import tenant_url
 
     endpoint = WebhookEndpoint.objects.filter(system=System.INSTANTLY, is_active=True).first()
     if endpoint is None or not Credential.objects.filter(system=System.INSTANTLY).exists():
         return "not configured"
-    target = tenant_url("/api/v1/webhooks/instantly/")
+    target, headers = tenant_url("/api/v1/webhooks/instantly/"), {SECRET_HEADER: str(endpoint.secret)}
     with clients.write_client(System.INSTANTLY) as writer:
-        if any(hook.get("target_hook_url") == target for hook in writer.list_webhooks()):
+        ours = [hook for hook in writer.list_webhooks() if hook.get("target_hook_url") == target]
+        # a listing without the headers cannot tell a stale secret: such a hook counts as current
+        current = [
+            hook
+            for hook in ours
+            if hook.get("headers") is None or hook["headers"].get(SECRET_HEADER) == headers[SECRET_HEADER]
+        ]
+        for stale in (hook for hook in ours if hook not in current):
+            # its deliveries carry a secret we no longer accept (rotated): they would all be refused
+            writer.delete_webhook(stale["id"])
+            logger.warning("Instantly webhook %s for %s carried an old secret: deleted", stale["id"], target)
+        if not current:
+            writer.register_webhook(target, headers)
+            if ours:
+                return f"re-subscribed {target}"
+            logger.warning("Instantly had no webhook subscribed for %s: subscribed it", target)
+            return f"subscribed {target}"
+        hook = current[0]
+        if hook.get("status") == 1:
             return "already subscribed"
-        writer.register_webhook(target, {"X-MH1-Webhook-Secret": endpoint.secret})
-    return f"subscribed {target}"
+        writer.resume_webhook(hook["id"])
+    logger.warning(
+        "Instantly webhook %s for %s was disabled (status %s, last error %s): resumed; events "
+        "sent meanwhile were not delivered",
+        hook["id"],
+        target,
+        hook.get("status"),
+        hook.get("timestamp_error") or "unknown",
+    )
+    return f"resumed disabled webhook {hook['id']}"

@@ -109,3 +109,30 @@ def pull_crm_leads(schema_name: str, system: str | None = None) -> dict:
     if system is None:
         return crm_pull_all()
     return crm_pull(system)
+
+
+@tenant_task(
+    name="connectors.resolve_webhook_event",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    autoretry_for=(ConnectorError,),
+    retry_backoff=10,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=10,
+)
+def resolve_webhook_event_task(schema_name: str, event_pk: int) -> str:
+    """A webhook event kept pending (a HubSpot opt-out whose contact could not be read) applied
+    once it can be; retried while the vendor cannot be read, then left to the sweep."""
+    from connectors.services import webhook_event_resolve
+
+    return webhook_event_resolve(event_pk=event_pk)
+
+
+@tenant_task(name="connectors.sweep_pending_webhook_events", expires=600)
+def sweep_pending_webhook_events(schema_name: str) -> dict[str, int]:
+    """Scheduled: resolve pending webhook events whose task was lost or gave up."""
+    from connectors.services import webhook_events_pending_sweep
+
+    return webhook_events_pending_sweep()

@@ -79,6 +79,11 @@ def _segment(value: str) -> str:
     return quote(str(value), safe="")
 
 
+# Webhook subscriptions read per page (Instantly's maximum) and pages read at most.
+WEBHOOK_PAGE_SIZE = 100
+WEBHOOK_PAGES_MAX = 10
+
+
 def _page_params(limit: int, starting_after: str | None, **filters: Any) -> dict[str, Any]:
     params: dict[str, Any] = {"limit": limit}
     if starting_after:
@@ -155,9 +160,19 @@ class InstantlyReadClient(VendorClient):
         params = _page_params(limit, starting_after, search=search)
         return self._json(self.http.request("GET", "/api/v2/block-lists-entries", params=params))
 
-    def list_webhooks(self) -> list[dict[str, Any]]:
-        """The workspace's webhook subscriptions."""
-        return (self._json(self.http.request("GET", "/api/v2/webhooks")) or {}).get("items", [])
+    def list_webhooks(self, *, max_pages: int = WEBHOOK_PAGES_MAX) -> list[dict[str, Any]]:
+        """The workspace's webhook subscriptions, every page (``status`` 1 is active; Instantly
+        disables one after repeated failed deliveries)."""
+        hooks: list[dict[str, Any]] = []
+        cursor = None
+        for _ in range(max_pages):
+            params = _page_params(WEBHOOK_PAGE_SIZE, cursor)
+            page = self._json(self.http.request("GET", "/api/v2/webhooks", params=params)) or {}
+            hooks.extend(page.get("items") or [])
+            cursor = page.get("next_starting_after")
+            if not cursor:
+                break
+        return hooks
 
 
 class InstantlyWriteClient(InstantlyReadClient):
@@ -207,3 +222,10 @@ class InstantlyWriteClient(InstantlyReadClient):
         """Subscribe our endpoint; Instantly does not sign webhooks, so a secret header is registered."""
         body = {"target_hook_url": target_hook_url, "event_type": event_type, "headers": headers}
         return self._json(self.http.request("POST", "/api/v2/webhooks", json=body))
+
+    def resume_webhook(self, webhook_id: str) -> dict[str, Any]:
+        """Re-enable a webhook Instantly disabled after repeated delivery failures."""
+        return self._json(self.http.request("POST", f"/api/v2/webhooks/{_segment(webhook_id)}/resume"))
+
+    def delete_webhook(self, webhook_id: str) -> dict[str, Any]:
+        return self._json(self.http.request("DELETE", f"/api/v2/webhooks/{_segment(webhook_id)}"))

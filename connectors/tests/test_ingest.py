@@ -192,8 +192,9 @@ def test_event_is_stored_once_and_its_replays_answer_the_same_id(app, alpha, alp
         ("right", b"", 400, "Body is not valid JSON."),
         ("right", b"\xff\xfe{", 400, "Body is not valid JSON."),
         ("right", [1, 2], 400, "Body must be a JSON object."),
-        ("right", {"event_type": "made_up"}, 400, "Unknown event_type 'made_up'."),
-        ("right", {"lead_email": "a@b.example"}, 400, "Unknown event_type None."),
+        ("right", {"lead_email": "a@b.example"}, 400, "event_type must be a non-empty string."),
+        ("right", {"event_type": ""}, 400, "event_type must be a non-empty string."),
+        ("right", {"event_type": ["lead_neutral"]}, 400, "event_type must be a non-empty string."),
         ("right", opened(pad="x" * 300_000), 413, "Body larger than 262144 bytes."),
     ],
 )
@@ -203,6 +204,38 @@ def test_refused_requests_say_why_and_store_nothing(app, alpha, alpha_secret, se
     assert answer.status == status and answer.by_django == (app is django_app_of(app))
     assert answer.data == {"detail": message}
     assert events_in(alpha) == []
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    ["lead_neutral", "lead_wrong_person", "lead_no_show", "lead_closed", "Hot lead 🔥", "new_kind"],
+)
+def test_events_we_do_not_act_on_are_stored_and_answered_2xx(app, alpha, alpha_secret, event_type):
+    # Instantly disables a webhook after repeated non-2xx answers: then unsubscribes stop arriving.
+    body = {"event_type": event_type, "lead_email": "Lee@Prospect.example", "email_id": "l-1"}
+
+    first = call(app, alpha, body=body, secret=alpha_secret)
+    again = call(app, alpha, body=body, secret=alpha_secret)
+
+    assert (first.status, first.data) == (
+        200,
+        {"status": "stored", "id": first.data["id"], "outcome": "stored"},
+    )
+    assert (again.status, again.data) == (200, {"status": "duplicate", "id": first.data["id"]})
+    [event] = events_in(alpha)
+    assert (event.event_type, event.email, event.outcome) == (event_type, "lee@prospect.example", "stored")
+
+
+def test_email_is_made_canonical_and_an_invalid_one_is_stored_without_effect(app, alpha, alpha_secret):
+    named = call(app, alpha, body=opened(lead_email="Lee <Lee@Prospect.example>"), secret=alpha_secret)
+    bad = {"event_type": "lead_unsubscribed", "lead_email": "not an address", "email_id": "u-9"}
+    unsubscribed = call(app, alpha, body=bad, secret=alpha_secret)
+
+    assert named.status == unsubscribed.status == 200
+    assert unsubscribed.data["outcome"].startswith("not applied: no valid email")
+    assert [e.email for e in events_in(alpha)] == ["lee@prospect.example", ""]
+    with tenant_context(alpha):
+        assert not Suppression.objects.exists()
 
 
 def test_unknown_secret_is_refused_before_the_body_is_read(app, alpha, alpha_secret):
@@ -372,16 +405,28 @@ def test_correlation_id_is_taken_from_the_caller_or_made(app, alpha, alpha_secre
     assert made.headers["X-Correlation-ID"] not in ("", "bad id!")
 
 
-def test_database_error_answers_503_with_a_message_and_stores_nothing(fast_app, alpha, alpha_secret, caplog):
-    too_long = opened(lead_email=f"{'x' * 250}@prospect.example")  # longer than the email column
+def test_database_error_answers_503_with_a_message_and_stores_nothing(
+    fast_app, alpha, alpha_secret, caplog, monkeypatch
+):
+    insert = "INSERT INTO no_such_table VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING 1"
+    monkeypatch.setattr(ingest, "_statements", lambda schema: (insert, "SELECT 1"))
 
     with caplog.at_level(logging.ERROR, logger="connectors.ingest"), transaction.atomic():
-        answer = call(fast_app, alpha, body=too_long, secret=alpha_secret)
+        answer = call(fast_app, alpha, body=opened(), secret=alpha_secret)
         transaction.set_rollback(True)  # the failed statement aborted the test's transaction
 
     assert (answer.status, answer.data) == (503, {"detail": ingest.RETRY_LATER})
-    assert "database error" in caplog.text and "value too long" in caplog.text
+    assert "database error" in caplog.text and "no_such_table" in caplog.text
     assert events_in(alpha) == []
+
+
+def test_a_nul_character_postgresql_cannot_store_is_replaced_not_refused(app, alpha, alpha_secret):
+    # Well-formed JSON that jsonb refuses (\u0000) must not be answered 5xx for ever.
+    answer = call(app, alpha, body=opened(note="nul \u0000 byte", **{"k\u0000": 1}), secret=alpha_secret)
+
+    assert (answer.status, answer.data["status"]) == (200, "stored")
+    [event] = events_in(alpha)
+    assert event.payload["note"] == "nul \ufffd byte" and event.payload["k\ufffd"] == 1
 
 
 def test_suppression_that_fails_is_forgotten_so_the_retry_applies_it(app, alpha, alpha_secret, monkeypatch):
