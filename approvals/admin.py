@@ -19,9 +19,16 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 from solo.admin import SingletonModelAdmin
 
-from approvals import selectors, services
+from approvals import gates, selectors, services
 from approvals.errors import ApprovalError
-from approvals.models import ActionRequest, ApproverRule, EscalationPolicy, Status
+from approvals.models import (
+    OPEN_STATUSES,
+    RESOLVABLE_STATUSES,
+    ActionRequest,
+    ApproverRule,
+    EscalationPolicy,
+    Status,
+)
 from approvals.preview import render_preview
 from mh1.admin_sites import tenant_site
 from tenants.services import user_role
@@ -115,6 +122,10 @@ class DelegateForm(forms.Form):
         required=False, help_text="Optional end (out of office); afterwards the roster takes over again."
     )
     comment = forms.CharField(required=False)
+
+
+class ResolveForm(forms.Form):
+    reason = forms.CharField(max_length=1000, help_text="What you checked at the vendor.")
 
 
 class EmailEditForm(forms.Form):
@@ -340,6 +351,10 @@ class ActionRequestAdmin(admin.ModelAdmin):
                 delegate_form=DelegateForm(),
                 email_form=EmailEditForm(initial=obj.payload) if obj.kind == "email.send" else None,
                 approvals=obj.approvals.select_related("approver"),
+                gates_now=gates.gates_now(obj) if obj.status in OPEN_STATUSES else [],
+                can_resolve=obj.status in RESOLVABLE_STATUSES
+                and request.user.has_perm(services.RESOLVE_PERMISSION),
+                resolve_form=ResolveForm(),
             )
         return super().change_view(request, object_id, form_url, extra)
 
@@ -354,6 +369,9 @@ class ActionRequestAdmin(admin.ModelAdmin):
             "reject": RejectForm,
             "delegate": DelegateForm,
             "edit": EmailEditForm,
+            "requeue": ResolveForm,
+            "resolve_executed": ResolveForm,
+            "resolve_failed": ResolveForm,
         }
         form_class = forms_by_decision.get(decision)
         if form_class is None:
@@ -386,6 +404,15 @@ class ActionRequestAdmin(admin.ModelAdmin):
                     comment=data["comment"],
                 )
                 self.message_user(request, f"Request #{pk} delegated to {data['to_user']}.", messages.SUCCESS)
+            elif decision == "requeue":
+                services.action_requeue(request_id=pk, acting_user=request.user, reason=data["reason"])
+                self.message_user(request, f"Request #{pk} re-queued: it runs again once.", messages.SUCCESS)
+            elif decision in ("resolve_executed", "resolve_failed"):
+                outcome = decision.removeprefix("resolve_")
+                services.action_resolve(
+                    request_id=pk, acting_user=request.user, outcome=outcome, reason=data["reason"]
+                )
+                self.message_user(request, f"Request #{pk} resolved as {outcome}.", messages.SUCCESS)
             else:
                 services.action_edit_payload(request_id=pk, acting_user=request.user, changes=data)
                 self.message_user(request, f"Request #{pk} edited; the original is kept.", messages.SUCCESS)

@@ -167,14 +167,13 @@ def approval_valid_until(request: ActionRequest) -> datetime | None:
     return request.decided_at + timedelta(hours=registry.get_kind(request.kind).approval_valid_hours)
 
 
-def closed_gate(request: ActionRequest, *, now: datetime | None = None) -> ClosedGate | None:
-    """The first gate that forbids executing ``request`` now, or None. Call under its row lock."""
-    from tenants.policy.models import RolloutPhase, RolloutSettings
+def _switch_gate(rollout) -> ClosedGate | None:
+    """The switches that stop every effect of the tenant: kill switches, shadow phase, safe mode."""
+    from tenants.policy.models import RolloutPhase
     from tenants.services import global_kill_switch_on
 
     if global_kill_switch_on():
         return ClosedGate("The global kill switch is on.", code="global_kill_switch")
-    rollout = RolloutSettings.get_solo()
     if rollout.kill_switch:
         return ClosedGate(f"The tenant kill switch is on: {rollout.kill_switch_reason}", code="kill_switch")
     if rollout.phase == RolloutPhase.SHADOW:
@@ -184,6 +183,27 @@ def closed_gate(request: ActionRequest, *, now: datetime | None = None) -> Close
             "Safe mode is on: nothing external is sent (what would have been sent is recorded).",
             code="safe_mode",
         )
+    return None
+
+
+def gates_now(request: ActionRequest) -> list[ClosedGate]:
+    """For the request page, before anyone decides: every gate that would stop it if it ran now."""
+    from tenants.policy.models import RolloutSettings
+
+    found = [gate] if (gate := _switch_gate(RolloutSettings.get_solo())) else []
+    if request.execution_mode != ExecutionMode.EXECUTE:
+        found.append(ClosedGate(f"Execution mode is {request.execution_mode}: it will not run.", code="mode"))
+    return found + payload_gates(registry.get_kind(request.kind), request.payload or {})
+
+
+def closed_gate(request: ActionRequest, *, now: datetime | None = None) -> ClosedGate | None:
+    """The first gate that forbids executing ``request`` now, or None. Call under its row lock."""
+    from tenants.policy.models import RolloutPhase, RolloutSettings
+
+    rollout = RolloutSettings.get_solo()
+    switch = _switch_gate(rollout)
+    if switch is not None:
+        return switch
     if request.execution_mode != ExecutionMode.EXECUTE:
         return ClosedGate(
             f"Execution mode is {request.execution_mode}: this action is not to be executed.",

@@ -13,8 +13,9 @@ def render_preview(request: ActionRequest) -> str:
     payload: dict[str, Any] = request.payload or {}
     if request.kind == "email.send":
         return format_html(
-            '<div class="mh1-email"><p><strong>To:</strong> {} &lt;{}&gt;</p>'
+            '<div class="mh1-email"><p><strong>From:</strong> {}</p><p><strong>To:</strong> {} &lt;{}&gt;</p>'
             "<p><strong>Subject:</strong> {}</p><hr>{}</div>",
+            payload.get("from_mailbox", ""),
             payload.get("to_name", ""),
             payload.get("to", ""),
             payload.get("subject", ""),

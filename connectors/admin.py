@@ -8,6 +8,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.db import connection, models
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -25,7 +26,7 @@ from connectors.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
-from connectors.services import suppression_add
+from connectors.services import LIFT_PERMISSION, SuppressionLiftRefused, suppression_add, suppression_lift
 from mh1.admin_sites import tenant_site
 
 
@@ -165,6 +166,12 @@ class SuppressionForm(forms.ModelForm):
         return data
 
 
+class LiftForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500, widget=forms.Textarea(attrs={"rows": 2}), help_text="Why it is wrong."
+    )
+
+
 @admin.register(Suppression, site=tenant_site)
 class SuppressionAdmin(admin.ModelAdmin):
     form = SuppressionForm
@@ -178,7 +185,47 @@ class SuppressionAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
-        return False  # the list only grows; a wrong entry is a matter for a tenant admin in SQL
+        return False  # a wrong entry is lifted with a reason (the action below), never deleted
+
+    actions = ("lift_selected",)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not request.user.has_perm(LIFT_PERMISSION):
+            actions.pop("lift_selected", None)
+        return actions
+
+    @admin.action(description="Lift selected suppressions (with a reason)")
+    def lift_selected(self, request, queryset):
+        if "apply" in request.POST:
+            form = LiftForm(request.POST)
+            if form.is_valid():
+                for entry in queryset.order_by("pk"):
+                    try:
+                        suppression_lift(
+                            entry_id=entry.pk, acting_user=request.user, reason=form.cleaned_data["reason"]
+                        )
+                        self.message_user(
+                            request,
+                            f"{entry} lifted. If it is on a vendor's block list too (Instantly), remove it "
+                            "there, or the next block-list pull brings it back.",
+                            messages.SUCCESS,
+                        )
+                    except SuppressionLiftRefused as exc:
+                        self.message_user(request, str(exc), messages.ERROR)
+                return None
+        else:
+            form = LiftForm()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Lift suppressions",
+            "form": form,
+            "queryset": queryset,
+            "action": "lift_selected",
+            "opts": self.model._meta,
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        }
+        return TemplateResponse(request, "admin/connectors/suppression/lift_form.html", context)
 
     def save_model(self, request, obj, form, change):
         entry, cancelled = suppression_add(

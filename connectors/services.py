@@ -16,13 +16,16 @@ from approvals.models import ActionRequest, Status
 from approvals.services import action_cancel
 from connectors.locks import recipient_lock_in_transaction
 from connectors.models import Suppression, SuppressionReason, WebhookEvent
-from connectors.selectors import suppression_for
-from mh1.addresses import email_normalize
+from mh1.addresses import domain_normalize, email_normalize
 
 logger = logging.getLogger(__name__)
 
 
-def _contact_kinds() -> list[str]:
+def _contact_kinds(reason: str) -> list[str]:
+    """The kinds a suppression stops: contact (email, enrichment); an erasure stops every kind
+    that touches the person (CRM writes and tags too)."""
+    if reason == SuppressionReason.GDPR_ERASURE:
+        return [kind.name for kind in registry.all_kinds() if kind.touches_person]
     return [kind.name for kind in registry.all_kinds() if kind.contacts_person]
 
 
@@ -41,9 +44,11 @@ def suppression_add(
     that still cancels whatever is open. Sends already executing are stopped by the executor,
     which checks the list under the same row lock (see connectors.executors).
     """
-    email, domain = email.strip().lower(), domain.strip().lower().removeprefix("@")
-    if bool(email) == bool(domain):
+    if bool((email or "").strip()) == bool((domain or "").strip()):
         raise ValueError("Give an email or a domain, not both.")
+    # one normaliser (mh1.addresses): the entry is stored as every later check compares it
+    email = email_normalize(email) if (email or "").strip() else ""
+    domain = domain_normalize(domain) if (domain or "").strip() else ""
     if reason not in SuppressionReason.values:
         raise ValueError(f"Unknown suppression reason {reason!r}.")
     lookup = {"email": email} if email else {"domain": domain}
@@ -61,6 +66,52 @@ def suppression_add(
     return entry, _cancel_open_sends(entry, acting_user)
 
 
+LIFT_PERMISSION = "connectors.delete_suppression"
+
+
+class SuppressionLiftRefused(ValueError):
+    """The entry cannot be lifted (no permission, no reason, an erasure); the message says why."""
+
+
+def suppression_lift(*, entry_id: int, acting_user: User, reason: str) -> Suppression:
+    """Lift a wrong suppression (a tenant admin, with a reason; audited). An erasure is a
+    person's legal request and is never lifted here. The push records for the address are
+    forgotten, so a later suppression of it is pushed again."""
+    from auditlog.models import LogEntry
+
+    from connectors.ledger import push_absent_key, push_key
+    from connectors.models import CallLedger, System
+
+    if not acting_user.has_perm(LIFT_PERMISSION):
+        raise SuppressionLiftRefused("Only a tenant admin can lift a suppression.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise SuppressionLiftRefused("Say why the suppression is wrong.")
+    with transaction.atomic(), set_actor(acting_user):
+        entry = Suppression.objects.select_for_update().filter(pk=entry_id).first()
+        if entry is None:
+            raise SuppressionLiftRefused(f"Suppression #{entry_id} does not exist (already lifted?).")
+        if entry.reason == SuppressionReason.GDPR_ERASURE:
+            raise SuppressionLiftRefused(f"{entry} was erased at the person's request: it cannot be lifted.")
+        value = entry.email or entry.domain
+        recipient_lock_in_transaction(value)
+        LogEntry.objects.log_create(
+            entry,
+            action=LogEntry.Action.DELETE,
+            changes={"lifted": [str(entry), None], "reason": [entry.reason, reason[:500]]},
+            force_log=True,
+        )
+        keys = [
+            key
+            for system in System.values
+            for key in (push_key(system, value), push_absent_key(system, value))
+        ]
+        CallLedger.objects.filter(idempotency_key__in=keys).delete()
+        entry.delete()
+    logger.info("suppression of %s lifted by %s: %s", value, acting_user, reason)
+    return entry
+
+
 def _push_after_commit(entry: Suppression) -> None:
     from connectors.tasks import push_suppression_enqueue
 
@@ -71,9 +122,10 @@ def _push_after_commit(entry: Suppression) -> None:
 
 
 def _cancel_open_sends(entry: Suppression, acting_user: User | None) -> int:
-    targets = Q(target__iexact=entry.email) if entry.email else Q(target__iendswith=f"@{entry.domain}")
+    # targets are canonical (made so at proposal): exact comparisons, served by the index
+    targets = Q(target=entry.email) if entry.email else Q(target__endswith=f"@{entry.domain}")
     open_ids = ActionRequest.objects.filter(
-        targets, kind__in=_contact_kinds(), status__in=(Status.PENDING, Status.APPROVED)
+        targets, kind__in=_contact_kinds(entry.reason), status__in=(Status.PENDING, Status.APPROVED)
     ).values_list("pk", flat=True)
     cancelled = 0
     reason = f"Recipient suppressed ({entry.get_reason_display().lower()}, from {entry.source})."
@@ -84,17 +136,6 @@ def _cancel_open_sends(entry: Suppression, acting_user: User | None) -> int:
         except IllegalTransition:
             continue  # decided or started meanwhile; the executor's own check covers it
     return cancelled
-
-
-def suppression_gate(request: ActionRequest) -> str | None:
-    """Execution-time gate: a request that would contact a suppressed person does not run."""
-    kind = registry.get_kind(request.kind)
-    if not kind.contacts_person:
-        return None
-    entry = suppression_for(request.target)
-    if entry is None:
-        return None
-    return f"Recipient suppressed ({entry.get_reason_display().lower()}, from {entry.source})."
 
 
 def webhook_payload_storable(value: Any) -> Any:

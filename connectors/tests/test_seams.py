@@ -436,3 +436,64 @@ def test_suppressions_are_stored_canonical(people):
     assert Suppression.objects.filter(email="bob@xn--bcher-kva.example").exists()
     with pytest.raises(ValueError, match="not exactly one email address"):
         suppression_add(email="bob@x.example, eve@y.example", reason="manual", source="admin")
+
+
+# --- the admin shows gates and unknown outcomes in words; a tenant admin lifts a wrong suppression --
+
+
+def _admin_url(request, *parts):
+    base = f"/admin/approvals/actionrequest/{request.pk}/"
+    return base + "".join(f"{p}/" for p in parts)
+
+
+def test_the_request_page_shows_a_gate_that_closed_after_the_proposal(people, alpha, client_for):
+    request = propose_email(payload=email_payload(to="cto@rival.example"))
+    _exclude(competitors=["rival.example"])
+    client = client_for(alpha, people["ae"])
+
+    page = client.get(_admin_url(request, "change")).content.decode()
+
+    assert "It would not run now" in page and "rival.example is a competitor&#x27;s domain" in page
+
+
+def test_a_tenant_admin_requeues_an_unknown_request_from_its_page(people, alpha, client_for):
+    request = _unknown(people)
+    ae_page = client_for(alpha, people["ae"]).get(_admin_url(request, "change")).content.decode()
+    admin = client_for(alpha, people["admin"])
+    page = admin.get(_admin_url(request, "change")).content.decode()
+
+    assert "Outcome unknown" in page and "Re-queue" in page and "Re-queue" not in ae_page
+    response = admin.post(_admin_url(request, "decide", "requeue"), {"reason": "Not in the SMTP log."})
+    assert response.status_code == 302
+    connection.set_tenant(alpha)
+    assert _status(request) == Status.APPROVED
+
+
+def test_a_tenant_admin_lifts_a_wrong_suppression_with_a_reason(people, alpha, client_for):
+    from auditlog.models import LogEntry
+
+    from connectors.services import SuppressionLiftRefused, suppression_lift
+
+    wrong, _ = suppression_add(email="typo@prospect.example", reason="manual", source="admin")
+    erased, _ = suppression_add(email="gone@prospect.example", reason="gdpr_erasure", source="admin")
+
+    with pytest.raises(SuppressionLiftRefused, match="Only a tenant admin"):
+        suppression_lift(entry_id=wrong.pk, acting_user=people["ae"], reason="typo")
+    with pytest.raises(SuppressionLiftRefused, match="cannot be lifted"):
+        suppression_lift(entry_id=erased.pk, acting_user=people["admin"], reason="asked again")
+    response = client_for(alpha, people["admin"]).post(
+        "/admin/connectors/suppression/",
+        {
+            "action": "lift_selected",
+            "_selected_action": [wrong.pk],
+            "apply": "1",
+            "reason": "Typed by mistake.",
+        },
+    )
+
+    assert response.status_code == 302
+    connection.set_tenant(alpha)
+    assert not Suppression.objects.filter(email="typo@prospect.example").exists()
+    entry = LogEntry.objects.filter(action=LogEntry.Action.DELETE, object_repr="typo@prospect.example").get()
+    assert entry.changes_dict["reason"][1] == "Typed by mistake."
+    assert propose_email(payload=email_payload(to="typo@prospect.example")).status == Status.PENDING
