@@ -43,7 +43,7 @@ seed: migrate
 
 demo: venv
 	@$(SERVICES) && export DEBUG=1 MH1_PORT=$(PORT) \
-	  EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend EMAIL_HOST=127.0.0.1 EMAIL_PORT=2525 && \
+	  EMAIL_BACKEND=connectors.mail.SMTPBackend EMAIL_HOST=127.0.0.1 EMAIL_PORT=2525 && \
 	$(BIN)/python manage.py migrate_console -v0 && \
 	$(BIN)/python manage.py seed_demo --port $(PORT) && \
 	echo && echo "  Platform admin:  http://localhost:$(PORT)/admin/" && \

@@ -8,6 +8,6 @@ class ConnectorsConfig(AppConfig):
     verbose_name = "Connectors"
 
     def ready(self) -> None:
-        from connectors import executors
+        from connectors import checks, executors  # noqa: F401 (checks register themselves)
 
         executors.register_all()
