@@ -14,7 +14,9 @@ secret check, then one ``INSERT … ON CONFLICT (system, event_id) DO NOTHING RE
 the tenant's schema-qualified table with outcome "stored" (a replay costs one more SELECT for
 the stored id). Events that suppress an address (an unsubscribe, a bounce) go through
 the services instead (``webhook_event_ingest`` in the tenant's
-schema), so they suppress at once and cancel the open sends as before.
+schema), so they suppress at once and cancel the open sends as before. An event type we do not
+know (a workspace's lead label, a type Instantly adds later) is stored and answered 200 like any
+other: Instantly disables a webhook that keeps answering non-2xx, and then unsubscribes stop.
 
 Caches: host → tenant schema and each schema's decrypted endpoint secret are kept
 ``WEBHOOK_INGEST_CACHE_SECONDS`` (default 30) per process. A deactivated tenant, a deactivated
