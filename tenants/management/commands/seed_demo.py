@@ -291,8 +291,11 @@ class Command(BaseCommand):
             sending = SendingPolicy.get_solo()
             if sending.monthly_limit == 6000 and tenant.slug == "acme":
                 sending.monthly_limit, sending.daily_limit = 10000, 400
-                sending.full_clean()
-                sending.save()
+            if not sending.sending_mailboxes:
+                # the only From addresses this tenant's emails may carry (the first is the default)
+                sending.sending_mailboxes = [f"alex@{tenant.slug}.example", f"team@{tenant.slug}.example"]
+            sending.full_clean()
+            sending.save()
             quota = QuotaPolicy.get_solo()
             if quota.daily_usd_limit == Decimal("25.00") and tenant.slug == "acme":
                 quota.daily_usd_limit = Decimal("40.00")
