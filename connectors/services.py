@@ -286,9 +286,10 @@ def webhook_event_resolve(*, event_pk: int) -> str:
     event = WebhookEvent.objects.filter(pk=event_pk, pending=True).first()
     if event is None:
         return "not pending"
-    email, final = "", ""
+    email, final = event.email, ""
     try:
-        email = hubspot_contact_email(str((event.payload or {}).get("objectId", "")))
+        if event.system == "hubspot" and not email:  # the only kind of pending event so far
+            email = hubspot_contact_email(str((event.payload or {}).get("objectId", "")))
     except ConnectorError as exc:
         outcome = f"pending: contact not read ({exc})"
         WebhookEvent.objects.filter(pk=event_pk, pending=True).update(outcome=outcome[:200])

@@ -421,3 +421,24 @@ def test_ghl_contact_update_with_dnd_suppresses_even_when_the_lead_cannot_be_map
 
     assert answer["outcome"].startswith("skipped: tier 'Z' is not a tier; suppressed")
     assert Suppression.objects.get(email="dnd@ghl.example").reason == "dnc"
+
+
+def test_hubspot_opt_out_kept_pending_is_answered_at_once_when_the_broker_is_down(
+    in_alpha, hubspot, client_for, django_capture_on_commit_callbacks, monkeypatch, caplog
+):
+    from mh1.celery import app
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionRefusedError("Redis is down")
+
+    monkeypatch.setattr(app, "connection_for_write", broker_down)
+    _fail_contact_reads(hubspot)
+    started = time.monotonic()
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = _hubspot_post(
+            client_for(in_alpha), in_alpha, hubspot.endpoint.secret, [_optout(801, hubspot.contact["id"])]
+        )
+
+    assert answer.status_code == 200 and time.monotonic() - started < 5
+    assert WebhookEvent.objects.get().pending  # the sweep resolves it once HubSpot can be read
+    assert "the sweep will resolve it" in caplog.text
