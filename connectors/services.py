@@ -308,31 +308,19 @@ def webhook_event_resolve(*, event_pk: int) -> str:
         return webhook_event_apply(event)
 
 
-# Longest the enqueue of a resolving task waits for the broker on a webhook's request path.
-DEFER_BROKER_TIMEOUT = 1.0  # seconds
-
-
 def webhook_event_defer(event: WebhookEvent) -> None:
     """Resolve a pending event later: a retrying task, enqueued after commit without ever
-    failing or holding up the webhook's answer (the broker may be down: the enqueue gives up at
-    once, no result is stored; the sweep resolves what was never enqueued)."""
-    from mh1.celery import app
+    failing or holding up the webhook's answer (the sweep resolves what was never enqueued)."""
+    from mh1.tenancy import enqueue_quietly
 
     schema_name, event_pk = connection.schema_name, event.pk
 
     def enqueue() -> None:
         from connectors.tasks import resolve_webhook_event_task
 
-        try:
-            options = {"socket_connect_timeout": DEFER_BROKER_TIMEOUT, "socket_timeout": DEFER_BROKER_TIMEOUT}
-            with app.connection_for_write(transport_options={**options, "max_retries": 0}) as broker:
-                resolve_webhook_event_task.apply_async(
-                    args=(schema_name, event_pk), connection=broker, retry=False, ignore_result=True
-                )
-        except Exception:  # whatever the broker raised: the event is committed, the sweep has it
-            logger.warning(
-                "Pending webhook event %s not enqueued; the sweep will resolve it", event_pk, exc_info=True
-            )
+        enqueue_quietly(
+            resolve_webhook_event_task, (schema_name, event_pk), what=f"pending webhook event {event_pk}"
+        )
 
     transaction.on_commit(enqueue, robust=True)
 

@@ -11,15 +11,10 @@ from connectors.sync import (
     push_not_pushed,
     push_suppression,
 )
-from mh1.celery import app
 from mh1.queues import Queue
-from mh1.tenancy import tenant_task
+from mh1.tenancy import enqueue_quietly, tenant_task
 
 logger = logging.getLogger(__name__)
-
-# Longest an enqueue on a request path waits for the broker (connect and each socket operation).
-# Giving up loses nothing: push_pending_suppressions pushes what was never enqueued.
-ENQUEUE_BROKER_TIMEOUT = 1.0  # seconds
 
 
 @tenant_task(
@@ -39,34 +34,13 @@ def push_suppression_task(schema_name: str, suppression_id: int) -> dict[str, st
 
 
 def push_suppression_enqueue(schema_name: str, suppression_id: int) -> bool:
-    """Enqueue the push without ever failing or holding up the caller (a webhook, a request).
-
-    The broker may be down (pitfall 15): the enqueue gives up at once (no publish retries, a
-    short socket timeout) and logs; the sweep pushes it later. No result is stored or awaited,
-    so the result backend's own ~20 s reconnection never runs here (pitfall 17).
-    """
-    try:
-        # a connection of its own: the shared pool's has no socket timeout
-        with app.connection_for_write(
-            transport_options={
-                "socket_connect_timeout": ENQUEUE_BROKER_TIMEOUT,
-                "socket_timeout": ENQUEUE_BROKER_TIMEOUT,
-                "max_retries": 0,
-            }
-        ) as broker:
-            push_suppression_task.apply_async(
-                args=(schema_name, suppression_id), connection=broker, retry=False, ignore_result=True
-            )
-    except Exception:
-        # whatever the broker raised, the suppression is committed: never fail the caller for it
-        logger.warning(
-            "could not enqueue the push of suppression #%s in %s; the sweep will push it",
-            suppression_id,
-            schema_name,
-            exc_info=True,
-        )
-        return False
-    return True
+    """Enqueue the push without failing or holding up the caller; push_pending_suppressions
+    pushes what was never enqueued."""
+    return enqueue_quietly(
+        push_suppression_task,
+        (schema_name, suppression_id),
+        what=f"the push of suppression #{suppression_id}",
+    )
 
 
 @tenant_task(name="connectors.push_pending_suppressions", expires=300)

@@ -103,3 +103,31 @@ def fan_out(task: Task, *args: Any, **kwargs: Any) -> list[str]:
     for schema_name in schemas:
         task.apply_async(args=(schema_name, *args), kwargs=kwargs)
     return schemas
+
+
+# Longest an enqueue on a request path waits for the broker (connect and each socket operation).
+ENQUEUE_BROKER_TIMEOUT = 1.0  # seconds
+
+
+def enqueue_quietly(task: Task, args: tuple, *, what: str, **options: Any) -> bool:
+    """Enqueue without ever failing or holding up the caller (a webhook, an approval).
+
+    The broker may be down (pitfall 15): the enqueue gives up at once (its own connection with a
+    short socket timeout, no publish retries) and logs; a sweep enqueues what was missed. No
+    result is stored or awaited, so the result backend's ~20 s reconnection never runs here
+    (pitfall 17). Returns whether the task was enqueued.
+    """
+    try:
+        with app.connection_for_write(
+            transport_options={
+                "socket_connect_timeout": ENQUEUE_BROKER_TIMEOUT,
+                "socket_timeout": ENQUEUE_BROKER_TIMEOUT,
+                "max_retries": 0,
+            }
+        ) as broker:
+            task.apply_async(args=args, connection=broker, retry=False, ignore_result=True, **options)
+    except Exception:
+        # whatever the broker raised, the caller's work is committed: never fail it for this
+        logger.warning("could not enqueue %s; a sweep will pick it up", what, exc_info=True)
+        return False
+    return True

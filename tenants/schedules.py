@@ -26,6 +26,11 @@ DEFAULT_SCHEDULE: dict[str, tuple[str, list, int]] = {
         ["connectors.push_pending_suppressions"],
         300,
     ),
+    "Webhooks: resolve events left pending": (
+        "platform.dispatch_to_tenants",
+        ["connectors.sweep_pending_webhook_events"],
+        300,
+    ),
     "Leads: pull from the CRMs": (
         "platform.dispatch_to_tenants",
         ["connectors.pull_crm_leads"],
