@@ -51,6 +51,7 @@ from approvals.models import (
     Status,
 )
 from mh1.context import correlation_id as current_correlation_id
+from mh1.tenancy import enqueue_quietly
 from tenants.policy.models import RolloutPhase, RolloutSettings
 from tenants.roles import Role
 
@@ -157,14 +158,16 @@ def _schedule_execution(request: ActionRequest, eta: datetime | None = None) -> 
     options = {"eta": eta} if eta is not None else {}
 
     def enqueue() -> None:
-        try:
-            execute_action.apply_async(args=(schema_name, request_id), **options)
-        except Exception:
-            # The decision is committed; the broker is not reachable. requests_redispatch_stale()
-            # enqueues it again from the sweep, so log rather than fail the approver's request.
-            logger.exception("could not enqueue execution of #%s in %s", request_id, schema_name)
+        # The decision is committed; with the broker down requests_redispatch_stale() enqueues
+        # it again from the sweep, so the approver's request neither fails nor waits for Redis.
+        enqueue_quietly(
+            execute_action,
+            (schema_name, request_id),
+            what=f"execution of #{request_id} in {schema_name}",
+            **options,
+        )
 
-    transaction.on_commit(enqueue)
+    transaction.on_commit(enqueue, robust=True)
 
 
 def _check_can_decide(user: User, request: ActionRequest) -> None:
