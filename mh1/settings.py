@@ -227,6 +227,9 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # pitfall 8: no task waits behind a busy sibling
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Read by the Redis transport only; with an amqp:// broker (README "Broker") kombu's py-amqp
+# transport ignores them: RabbitMQ redelivers a dead consumer's unacked tasks when its connection
+# closes, and holds an unacked task (an ETA waiting in a worker) up to its consumer_timeout.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A killed worker's unacked tasks come back after this; ETAs must stay below it.
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),

@@ -1,9 +1,10 @@
-"""A real worker survives a restart of the Redis it uses as broker (pitfall 14).
+"""Brokers under real workers: a Redis restart (pitfall 14), and RabbitMQ as the broker.
 
-The test starts its own ``redis-server`` (no persistence) and a ``celery -A mh1 worker`` subprocess
-against it, holds one ``acks_late`` task unacked while the worker waits in BRPOP for more (the state
-in which kombu 5.7.0 raised ``AttributeError`` and the worker exited), restarts that Redis, and
-checks the worker is still running and executes a tenant task enqueued after the restart.
+The restart test starts its own ``redis-server`` (no persistence) and a ``celery -A mh1 worker``
+subprocess against it, holds one ``acks_late`` task unacked while the worker waits in BRPOP for
+more (the state in which kombu 5.7.0 raised ``AttributeError`` and the worker exited), restarts that
+Redis, and checks the worker is still running and executes a tenant task enqueued after the
+restart. The amqp test runs the project's worker against the machine's RabbitMQ (README "Broker").
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def worker_tenant(transactional_db):
     return tenant
 
 
-def _start_worker(broker_url: str, log: Path) -> subprocess.Popen:
+def _start_worker(broker_url: str, log: Path, *, queue: str = QUEUE) -> subprocess.Popen:
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -117,9 +118,21 @@ def _start_worker(broker_url: str, log: Path) -> subprocess.Popen:
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "TEST_REDIS_URL": broker_url,
     }
+    if not broker_url.startswith("redis"):
+        # tests.settings puts broker and results on TEST_REDIS_URL; the project's own settings
+        # take the broker from CELERY_BROKER_URL (DEBUG only lets them load with the dev key)
+        redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+        env.update(
+            DJANGO_SETTINGS_MODULE="mh1.settings",
+            DEBUG="1",
+            CELERY_BROKER_URL=broker_url,
+            TEST_REDIS_URL=redis_url,
+            REDIS_URL=redis_url,
+            CELERY_RESULT_BACKEND=redis_url,
+        )
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "mh1", "worker", "-Q", QUEUE,
+            [sys.executable, "-m", "celery", "-A", "mh1", "worker", "-Q", queue,
              "--concurrency", "2", "--pool", "prefork", "--include", "tests.test_broker_outage",
              "-l", "INFO", "-n", f"outage-{time.monotonic_ns()}@%h",
              "--without-mingle", "--without-gossip", "--without-heartbeat"],
@@ -171,3 +184,41 @@ def test_worker_survives_redis_restart_and_runs_tasks_enqueued_after(worker_tena
     finally:
         release.touch()
         _stop(worker)
+
+
+AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def _amqp_answers() -> bool:
+    from kombu import Connection
+    from kombu.exceptions import OperationalError
+
+    try:
+        with Connection(AMQP_URL, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1)
+        return True
+    except (OSError, OperationalError):
+        return False
+
+
+def test_project_runs_on_a_rabbitmq_broker(worker_tenant, tmp_path):
+    from tenants.policy.tasks import heartbeat
+
+    if not _amqp_answers():
+        pytest.skip(f"no RabbitMQ at {AMQP_URL.rsplit('@', 1)[-1]}")
+    queue, log = f"broker-amqp-{os.getpid()}", tmp_path / "worker.log"
+    worker = _start_worker(AMQP_URL, log, queue=queue)
+    try:
+        # when: a tenant task is enqueued through RabbitMQ (the Redis-only transport options set)
+        with app.connection_for_write(AMQP_URL) as conn:
+            result = heartbeat.apply_async(args=(worker_tenant.schema_name,), queue=queue, connection=conn)
+
+        # then: the project's worker on amqp:// runs it inside the tenant
+        assert _wait(lambda: _heartbeats(result.id) == 1, timeout=30), (
+            f"no heartbeat through RabbitMQ (worker exit code {worker.poll()}):\n{log.read_text()}"
+        )
+        assert "transport:   amqp://" in log.read_text()
+    finally:
+        _stop(worker)
+        with app.connection_for_write(AMQP_URL) as conn:
+            conn.default_channel.queue_delete(queue)
