@@ -76,8 +76,10 @@ def _reservation_key(recipient: str) -> str:
     return "sha256:" + hashlib.sha256(recipient.encode()).hexdigest()
 
 
-def _count(cursor, scope: str, start: datetime, end: datetime, domain: str, limit: int, label_domain: str):
-    """Count one send in one window, or raise _WindowFull (the caller's savepoint undoes the rest)."""
+def _count(cursor, moment: datetime, window, label_domain: str) -> None:
+    """Count one send at ``moment`` in one window, or raise _WindowFull (the caller's savepoint
+    undoes the rest)."""
+    scope, start, end, domain, limit = window
     cursor.execute(
         "INSERT INTO connectors_sendcounter (scope, window_start, domain, count) "
         "VALUES (%s, %s, %s, 0) ON CONFLICT DO NOTHING",
@@ -86,7 +88,7 @@ def _count(cursor, scope: str, start: datetime, end: datetime, domain: str, limi
     cursor.execute(
         "UPDATE connectors_sendcounter SET count = count + 1, last_sent_at = %s "
         "WHERE scope = %s AND window_start = %s AND domain = %s AND count < %s RETURNING count",
-        [start, scope, start, domain, limit],
+        [moment, scope, start, domain, limit],
     )
     if cursor.fetchone() is None:
         label = _LABELS.get(scope) or f"per-domain hourly ({label_domain})"
@@ -126,8 +128,8 @@ def _reserve(cursor, recipient: str, now: datetime, policy: SendingPolicy) -> da
     if policy.min_delay_seconds:
         slot = _pacing_slot(cursor, now, timedelta(seconds=policy.min_delay_seconds))
     domain = domain_of(recipient)
-    for scope, start, end, window_domain, limit in _windows(slot, domain, policy):
-        _count(cursor, scope, start, end, window_domain, limit, domain)
+    for window in _windows(slot, domain, policy):
+        _count(cursor, slot, window, domain)
     return slot
 
 
@@ -206,12 +208,13 @@ def reserve_send(recipient: str, now: datetime | None = None) -> None:
                 slot = _take_due_reservation(cursor, _reservation_key(recipient), now)
                 if slot is not None:
                     # counted in the windows of its slot; a late send counts where it went
-                    for (scope, old, _, window_domain, _), (_, new, end, _, limit) in zip(
+                    for counted, current in zip(
                         _windows(slot, domain, policy), _windows(now, domain, policy), strict=True
                     ):
-                        if old != new:
-                            _count(cursor, scope, new, end, window_domain, limit, domain)
-                            _uncount(cursor, scope, old, window_domain)
+                        scope, counted_start, _, window_domain, _ = counted
+                        if counted_start != current[1]:
+                            _count(cursor, now, current, domain)
+                            _uncount(cursor, scope, counted_start, window_domain)
                     return
                 slot = _reserve(cursor, recipient, now, policy)
                 if slot > now:
