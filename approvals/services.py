@@ -764,7 +764,7 @@ STALE_APPROVED = timedelta(minutes=5)
 # An executing request whose execution lease is free (its worker's connection is gone) and that
 # has not moved for this long lost its worker: the sweep (every minute) picks it up again. The
 # lease, not this delay, tells a slow vendor call from a dead worker.
-STALE_EXECUTING = timedelta(seconds=20)
+STALE_EXECUTING = timedelta(seconds=5)
 
 
 def requests_redispatch_stale(now: datetime | None = None) -> int:
