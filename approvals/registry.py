@@ -12,6 +12,7 @@ from approvals.errors import PayloadInvalid, UnknownActionKind
 from mh1.addresses import AddressInvalid, address_parse
 
 EMAIL = {"type": "string", "format": "email", "maxLength": 254}
+HEADER_SAFE = "^[^\\x00-\\x1f\\x7f]*$"
 # An approval is acted on within this long, or the request expires instead of running weeks later.
 DEFAULT_APPROVAL_VALID_HOURS = 72
 
@@ -64,6 +65,9 @@ class ActionKind:
     # The payload field naming the sender (checked against the tenant's sending mailboxes).
     sender_field: str | None = None
     approval_valid_hours: int = DEFAULT_APPROVAL_VALID_HOURS
+    # Counted by the tenant's sending policy: its place (a pacing slot, window counts) is
+    # reserved before approved → executing (connectors.sending.send_slot_reserve).
+    paced: bool = False
 
     @property
     def permission(self) -> str:
@@ -206,6 +210,7 @@ register(
         touches_person=True,
         email_fields={"to": "to_name", "from_mailbox": None},
         sender_field="from_mailbox",
+        paced=True,
         editable_fields=("subject", "body"),
         schema={
             "type": "object",
@@ -213,9 +218,10 @@ register(
             "additionalProperties": False,
             "properties": {
                 "to": EMAIL,
-                "to_name": {"type": "string", "maxLength": 200},
+                # header values: no line breaks or control characters (header injection)
+                "to_name": {"type": "string", "maxLength": 200, "pattern": HEADER_SAFE},
                 "to_title": {"type": "string", "maxLength": 200},
-                "subject": {"type": "string", "minLength": 1, "maxLength": 200},
+                "subject": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": HEADER_SAFE},
                 "body": {"type": "string", "minLength": 1, "maxLength": 20000},
                 "from_mailbox": EMAIL,
                 "campaign_id": {"type": "string", "maxLength": 100},

@@ -523,6 +523,8 @@ def action_cancel(*, request_id: int, reason: str, acting_user: User | None = No
     if request.status == Status.EXECUTING:
         # under way: only its executor may still stop it, at its own gate check
         raise IllegalTransition(f"Request #{request.pk} is executing; it can no longer be cancelled.")
+    if request.status == Status.APPROVED:
+        _release_slot(request)
     request.cancel_reason = reason[:500]
     return _transition(
         request,
@@ -570,8 +572,37 @@ def execution_is_live(request_id: int) -> bool:
     return not free
 
 
+def _pace(request: ActionRequest) -> bool:
+    """Reserve the send's own place under the sending policy (one statement: a pacing slot and
+    the window counts of that slot); True when it must wait, rescheduled once to its moment."""
+    from connectors.sending import send_slot_reserve
+
+    deferral = send_slot_reserve(request.target, held=request.not_before)
+    if deferral is None:
+        return False
+    request.not_before = deferral.not_before
+    request.save(update_fields=["not_before", "updated_at"])
+    _event(
+        request,
+        "deferred",
+        comment=f"{deferral.reason} Deferred to {deferral.not_before:%Y-%m-%d %H:%M:%S} UTC.",
+        data={"deferred": True, "not_before": deferral.not_before.isoformat()},
+    )
+    _schedule_execution(request, eta=deferral.not_before)
+    return True
+
+
+def _release_slot(request: ActionRequest) -> None:
+    """A paced request that will not run gives its reserved window counts back."""
+    if request.not_before is not None and registry.get_kind(request.kind).paced:
+        from connectors.sending import send_slot_release
+
+        send_slot_release(request.target, request.not_before)
+
+
 def _close(request: ActionRequest, gate: gates.ClosedGate) -> str:
     """A gate closed before any effect: the request is cancelled (or expired), with the reason."""
+    _release_slot(request)
     request.cancel_reason = gate.reason[:500]
     _transition(
         request,
@@ -609,6 +640,8 @@ def _execute(request_id: int) -> str:
             gate = gates.closed_gate(request)
             if gate:
                 return _close(request, gate)
+            if registry.get_kind(request.kind).paced and _pace(request):
+                return "deferred"
             attempts = request.attempts + 1  # what F() below writes: the row is locked
             request.attempts = F("attempts") + 1
             _transition(request, Status.EXECUTING, fields=("attempts",))
@@ -806,6 +839,10 @@ def _execution_failed(request_id: int, message: str, *, retryable: bool) -> str:
             request.save(update_fields=["error", "updated_at"])
             _event(request, "retry_scheduled", comment=message, data={"attempt": request.attempts})
         else:
+            if registry.get_kind(request.kind).paced:
+                from connectors.sending import send_slot_release_unused
+
+                send_slot_release_unused(request.target)  # a reservation its executor never took
             _transition(request, Status.FAILED, comment=message, fields=("error",))
     if retryable:
         raise RetryableExecutionError(message)

@@ -249,3 +249,16 @@ def send_slot_release(recipient: str, slot: datetime) -> bool:
         for scope, start, _, window_domain, _ in _windows(slot, domain, policy):
             _uncount(cursor, scope, start, window_domain)
     return True
+
+
+def send_slot_release_unused(recipient: str) -> bool:
+    """Give back the earliest reservation of ``recipient`` that no send took (the request failed
+    before its executor counted it, e.g. a message that could not be built)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT window_start FROM connectors_sendcounter WHERE scope = %s AND domain = %s "
+            "ORDER BY window_start LIMIT 1",
+            [RESERVED, _reservation_key(recipient)],
+        )
+        row = cursor.fetchone()
+    return send_slot_release(recipient, row[0]) if row else False

@@ -3,6 +3,7 @@ twice: one address normaliser, one gates module, one ledger with namespaced keys
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -104,13 +105,25 @@ def test_a_comma_in_the_display_name_is_quoted_and_the_mail_goes_to_the_bare_add
     )
 
 
-def test_a_header_that_cannot_be_built_fails_before_anything_is_counted(people):
-    request = _approved(people, to_name="Bob\nBcc: everyone@example.com")
+def test_a_line_break_in_a_header_value_is_refused_at_proposal(people):
+    with pytest.raises(PayloadInvalid, match="to_name"):
+        propose_email(payload=email_payload(to_name="Bob\nBcc: everyone@example.com"))
+    with pytest.raises(PayloadInvalid, match="subject"):
+        propose_email(payload=email_payload(subject="Hi\r\nBcc: everyone@example.com"))
+
+
+def test_a_message_that_cannot_be_built_fails_before_anything_is_sent_or_kept_counted(people):
+    request = _approved(people)
+    # a payload that slipped past the schema (written before it refused line breaks)
+    ActionRequest.objects.filter(pk=request.pk).update(
+        payload={**request.payload, "to_name": "Bob\nBcc: everyone@example.com"}
+    )
 
     assert action_execute(request.pk) == Status.FAILED
 
     assert "cannot be built" in ActionRequest.objects.get(pk=request.pk).error
-    assert not CallLedger.objects.exists() and not SendCounter.objects.exists() and mail.outbox == []
+    assert not CallLedger.objects.exists() and mail.outbox == []
+    assert not SendCounter.objects.filter(count__gt=0).exclude(scope="pacing").exists()
 
 
 # --- ICP exclusions and the sender are gates ----------------------------------------------------
@@ -497,3 +510,26 @@ def test_a_tenant_admin_lifts_a_wrong_suppression_with_a_reason(people, alpha, c
     entry = LogEntry.objects.filter(action=LogEntry.Action.DELETE, object_repr="typo@prospect.example").get()
     assert entry.changes_dict["reason"][1] == "Typed by mistake."
     assert propose_email(payload=email_payload(to="typo@prospect.example")).status == Status.PENDING
+
+
+# --- pacing at volume: each send is deferred at most once, to its own slot ---------------------------
+
+
+def test_paced_sends_each_get_their_own_slot_and_are_deferred_at_most_once(people):
+    SendingPolicy.objects.update(min_delay_seconds=60)
+    requests = [_approved(people, to=f"lead{i}@prospect{i}.example") for i in range(5)]
+
+    first = [action_execute(r.pk) for r in requests]
+
+    assert first == [Status.EXECUTED] + ["deferred"] * 4
+    slots = [ActionRequest.objects.get(pk=r.pk).not_before for r in requests[1:]]
+    assert [round((b - a).total_seconds()) for a, b in itertools.pairwise(slots)] == [60, 60, 60]
+    for request, slot in zip(requests[1:], slots, strict=True):
+        with time_machine.travel(slot + timedelta(seconds=1)):
+            assert action_execute(request.pk) == Status.EXECUTED
+    deferrals = Event.objects.filter(request__in=requests, verb="deferred").count()
+    assert deferrals == 4 and len(mail.outbox) == 5
+    # no executing → approved round trips: each deferral happened before executing
+    assert not Event.objects.filter(
+        request__in=requests, from_status="executing", to_status="approved"
+    ).exists()
