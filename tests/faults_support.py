@@ -186,6 +186,11 @@ def last_request_seq(state) -> int:
         return state.requests[-1]["seq"] if state.requests else 0
 
 
+def last_smtp_seq(state) -> int:
+    with state.lock:
+        return state.smtp_log[-1]["seq"] if state.smtp_log else 0
+
+
 def applied_then_stalled(state, after_seq: int) -> list[str]:
     """Contact emails of CRM writes logged after ``after_seq`` that the sandbox applied and now
     holds the answer to (a time-out after apply): their worker is waiting for it right now."""
