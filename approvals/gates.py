@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from approvals import registry
 from approvals.errors import GateClosedError, PayloadInvalid
-from approvals.models import ActionRequest, Approval, ExecutionMode, Status
+from approvals.models import ActionRequest, ExecutionMode, Status
 from mh1.addresses import AddressInvalid, domain_of
 
 
@@ -64,6 +64,120 @@ def holds_scope(user: User, request: ActionRequest) -> bool:
     return by_role.exists() or user.has_perm(f"{app_label}.{codename}", request)
 
 
+# --- what the gates read, in one statement ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    email: str
+    domain: str
+    reason: str
+    source: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class GateFacts:
+    """Everything the gates read, loaded by one SQL statement (the gate runs twice per execution,
+    on the hot path: one round trip instead of seven)."""
+
+    global_kill_switch: bool = False
+    phase: str = "shadow"
+    kill_switch: bool = False
+    kill_switch_reason: str = ""
+    safe_mode: bool = False
+    # (username, holds the kind's scope: active and by role, directly or on this request)
+    approvers: tuple[tuple[str, bool], ...] = ()
+    suppressed: Suppressed | None = None
+    competitor_domains: tuple[str, ...] = ()
+    customer_domains: tuple[str, ...] = ()
+    sending_mailboxes: tuple[str, ...] = ()
+
+
+# Singletons read as rows that may not exist yet (then the model's defaults hold: shadow phase,
+# no exclusions, the console's default sender).
+_FACTS_SQL = """
+SELECT
+  EXISTS (SELECT 1 FROM tenants_platformsettings WHERE global_kill_switch),
+  (SELECT json_build_array(phase, kill_switch, kill_switch_reason, safe_mode)
+     FROM policy_rolloutsettings ORDER BY id LIMIT 1),
+  COALESCE((
+    SELECT json_agg(json_build_array(u.username, u.is_active AND EXISTS (
+        SELECT 1 FROM auth_permission p JOIN django_content_type pct ON pct.id = p.content_type_id
+        WHERE p.codename = %(codename)s AND pct.app_label = %(app_label)s AND (
+          EXISTS (SELECT 1 FROM auth_user_groups ug
+                  JOIN auth_group_permissions gp ON gp.group_id = ug.group_id
+                  WHERE ug.user_id = u.id AND gp.permission_id = p.id)
+          OR EXISTS (SELECT 1 FROM auth_user_user_permissions up
+                     WHERE up.user_id = u.id AND up.permission_id = p.id)
+          OR EXISTS (SELECT 1 FROM guardian_userobjectpermission o
+                     WHERE o.user_id = u.id AND o.permission_id = p.id AND o.object_pk = %(object_pk)s
+                       AND o.content_type_id = (SELECT id FROM django_content_type
+                                                WHERE app_label = 'approvals' AND model = 'actionrequest'))
+          OR EXISTS (SELECT 1 FROM guardian_groupobjectpermission o
+                     JOIN auth_user_groups ug ON ug.group_id = o.group_id
+                     WHERE ug.user_id = u.id AND o.permission_id = p.id AND o.object_pk = %(object_pk)s
+                       AND o.content_type_id = (SELECT id FROM django_content_type
+                                                WHERE app_label = 'approvals' AND model = 'actionrequest'))
+        ))) ORDER BY a.id)
+    FROM approvals_approval a JOIN auth_user u ON u.id = a.approver_id
+    WHERE a.request_id = %(request_id)s), '[]'::json),
+  (SELECT json_build_array(email, domain, reason, source, created_at) FROM connectors_suppression
+     WHERE %(recipient)s <> '' AND (email = %(recipient)s OR domain = %(domain)s)
+     ORDER BY created_at LIMIT 1),
+  (SELECT json_build_array(competitor_domains, customer_domains)
+     FROM policy_icpdefinition ORDER BY id LIMIT 1),
+  (SELECT sending_mailboxes FROM policy_sendingpolicy ORDER BY id LIMIT 1)
+"""
+
+
+def gate_facts(
+    kind: registry.ActionKind, payload: dict[str, Any], request_id: int | None = None
+) -> GateFacts:
+    """Read every fact the gates need for this kind and payload (and request) in one statement."""
+    from django.conf import settings
+    from django.db import connection
+    from django.utils.dateparse import parse_datetime
+
+    from mh1.addresses import email_normalize
+
+    recipient = _recipient(kind, payload)
+    if recipient:
+        recipient = email_normalize(recipient)  # raises AddressInvalid: the caller fails closed
+    app_label, codename = kind.permission.split(".")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _FACTS_SQL,
+            {
+                "codename": codename,
+                "app_label": app_label,
+                "object_pk": str(request_id or ""),
+                "request_id": request_id or 0,
+                "recipient": recipient,
+                "domain": domain_of(recipient),
+            },
+        )
+        global_kill, rollout, approvers, suppressed, icp, mailboxes = cursor.fetchone()
+    phase, kill_switch, kill_reason, safe_mode = rollout or ("shadow", False, "", False)
+    entry = None
+    if suppressed:
+        email, domain, reason, source, created_at = suppressed
+        entry = Suppressed(email, domain, reason, source, parse_datetime(created_at))
+    competitors, customers = icp or ([], [])
+    return GateFacts(
+        global_kill_switch=global_kill,
+        phase=phase,
+        kill_switch=kill_switch,
+        kill_switch_reason=kill_reason,
+        safe_mode=safe_mode,
+        approvers=tuple((name, bool(holds)) for name, holds in approvers),
+        suppressed=entry,
+        competitor_domains=tuple(competitors or ()),
+        customer_domains=tuple(customers or ()),
+        sending_mailboxes=tuple(mailboxes or ()) or (email_normalize(settings.DEFAULT_FROM_EMAIL),),
+    )
+
+
 # --- gates on the person and the sender ---------------------------------------------------------
 
 
@@ -71,43 +185,37 @@ def _recipient(kind: registry.ActionKind, payload: dict[str, Any]) -> str:
     return str(payload.get(kind.target_field) or "") if kind.touches_person else ""
 
 
-def suppression_gate(kind: registry.ActionKind, payload: dict[str, Any]) -> ClosedGate | None:
+def suppression_gate(
+    kind: registry.ActionKind, payload: dict[str, Any], facts: GateFacts
+) -> ClosedGate | None:
     """A suppressed person is not contacted (email, enrichment); an erased one is not touched at
     all (no CRM write, no tag, no lookup either)."""
     from connectors.models import SuppressionReason
-    from connectors.selectors import suppression_for
 
-    recipient = _recipient(kind, payload)
-    if not recipient:
-        return None
-    try:
-        entry = suppression_for(recipient)
-    except AddressInvalid as exc:
-        return ClosedGate(f"The recipient address is not valid: {exc}", code="address_invalid")
+    entry = facts.suppressed
     if entry is None:
         return None
     if not kind.contacts_person and entry.reason != SuppressionReason.GDPR_ERASURE:
         return None
-    since = timezone.now() - entry.created_at
-    days = since.days
+    days = (timezone.now() - entry.created_at).days
     when = "today" if days == 0 else ("1 day ago" if days == 1 else f"{days} days ago")
     what = entry.email or f"the domain {entry.domain}"
+    reason = SuppressionReason(entry.reason).label.lower()
     return ClosedGate(
-        f"Recipient suppressed: {what} ({entry.get_reason_display().lower()}, from {entry.source}, {when}).",
-        code="suppressed",
+        f"Recipient suppressed: {what} ({reason}, from {entry.source}, {when}).", code="suppressed"
     )
 
 
-def exclusion_gate(kind: registry.ActionKind, payload: dict[str, Any]) -> ClosedGate | None:
+def exclusion_gate(kind: registry.ActionKind, payload: dict[str, Any], facts: GateFacts) -> ClosedGate | None:
     """Outreach never goes to a competitor's or an existing customer's domain (the ICP form)."""
-    from tenants.policy.models import IcpDefinition
-
     recipient = _recipient(kind, payload)
     if not recipient or not kind.contacts_person:
         return None
     domain = domain_of(recipient)
-    icp = IcpDefinition.get_solo()
-    exclusions = (("a competitor", icp.competitor_domains), ("an existing customer", icp.customer_domains))
+    exclusions = (
+        ("a competitor", facts.competitor_domains),
+        ("an existing customer", facts.customer_domains),
+    )
     for label, domains in exclusions:
         for excluded in domains:
             if domain == excluded or domain.endswith(f".{excluded}"):
@@ -117,18 +225,15 @@ def exclusion_gate(kind: registry.ActionKind, payload: dict[str, Any]) -> Closed
     return None
 
 
-def sender_gate(kind: registry.ActionKind, payload: dict[str, Any]) -> ClosedGate | None:
+def sender_gate(kind: registry.ActionKind, payload: dict[str, Any], facts: GateFacts) -> ClosedGate | None:
     """An email goes out only from one of the tenant's configured sending mailboxes."""
     if kind.sender_field is None:
         return None
-    from tenants.policy.selectors import sending_mailboxes
-
     sender = str(payload.get(kind.sender_field) or "")
-    allowed = sending_mailboxes()
-    if sender not in allowed:
+    if sender not in facts.sending_mailboxes:
         return ClosedGate(
             f"{sender or 'An empty From'} is not one of this tenant's sending mailboxes "
-            f"({', '.join(allowed)}): see Tenant policy → Sending policy.",
+            f"({', '.join(facts.sending_mailboxes)}): see Tenant policy → Sending policy.",
             code="sender_not_allowed",
         )
     return None
@@ -137,9 +242,16 @@ def sender_gate(kind: registry.ActionKind, payload: dict[str, Any]) -> ClosedGat
 PAYLOAD_GATES = (suppression_gate, exclusion_gate, sender_gate)
 
 
-def payload_gates(kind: registry.ActionKind, payload: dict[str, Any]) -> list[ClosedGate]:
+def payload_gates(
+    kind: registry.ActionKind, payload: dict[str, Any], facts: GateFacts | None = None
+) -> list[ClosedGate]:
     """Every gate on the payload that is closed now (for the request page: all of them)."""
-    return [gate for check in PAYLOAD_GATES if (gate := check(kind, payload)) is not None]
+    if facts is None:
+        try:
+            facts = gate_facts(kind, payload)
+        except AddressInvalid as exc:
+            return [ClosedGate(f"The recipient address is not valid: {exc}", code="address_invalid")]
+    return [gate for check in PAYLOAD_GATES if (gate := check(kind, payload, facts)) is not None]
 
 
 def proposal_gate(kind: registry.ActionKind, payload: dict[str, Any]) -> None:
@@ -167,18 +279,17 @@ def approval_valid_until(request: ActionRequest) -> datetime | None:
     return request.decided_at + timedelta(hours=registry.get_kind(request.kind).approval_valid_hours)
 
 
-def _switch_gate(rollout) -> ClosedGate | None:
+def _switch_gate(facts: GateFacts) -> ClosedGate | None:
     """The switches that stop every effect of the tenant: kill switches, shadow phase, safe mode."""
     from tenants.policy.models import RolloutPhase
-    from tenants.services import global_kill_switch_on
 
-    if global_kill_switch_on():
+    if facts.global_kill_switch:
         return ClosedGate("The global kill switch is on.", code="global_kill_switch")
-    if rollout.kill_switch:
-        return ClosedGate(f"The tenant kill switch is on: {rollout.kill_switch_reason}", code="kill_switch")
-    if rollout.phase == RolloutPhase.SHADOW:
+    if facts.kill_switch:
+        return ClosedGate(f"The tenant kill switch is on: {facts.kill_switch_reason}", code="kill_switch")
+    if facts.phase == RolloutPhase.SHADOW:
         return ClosedGate("The tenant is in shadow phase: nothing external runs.", code="shadow")
-    if rollout.safe_mode:
+    if facts.safe_mode:
         return ClosedGate(
             "Safe mode is on: nothing external is sent (what would have been sent is recorded).",
             code="safe_mode",
@@ -186,24 +297,35 @@ def _switch_gate(rollout) -> ClosedGate | None:
     return None
 
 
+def _facts_or_gate(request: ActionRequest) -> GateFacts | ClosedGate:
+    try:
+        return gate_facts(registry.get_kind(request.kind), request.payload or {}, request.pk)
+    except AddressInvalid as exc:
+        return ClosedGate(f"The recipient address is not valid: {exc}", code="address_invalid")
+
+
 def gates_now(request: ActionRequest) -> list[ClosedGate]:
     """For the request page, before anyone decides: every gate that would stop it if it ran now."""
-    from tenants.policy.models import RolloutSettings
-
-    found = [gate] if (gate := _switch_gate(RolloutSettings.get_solo())) else []
+    facts = _facts_or_gate(request)
+    if isinstance(facts, ClosedGate):
+        return [facts]
+    found = [gate] if (gate := _switch_gate(facts)) else []
     if request.execution_mode != ExecutionMode.EXECUTE:
         found.append(ClosedGate(f"Execution mode is {request.execution_mode}: it will not run.", code="mode"))
-    return found + payload_gates(registry.get_kind(request.kind), request.payload or {})
+    return found + payload_gates(registry.get_kind(request.kind), request.payload or {}, facts)
 
 
 def closed_gate(request: ActionRequest, *, now: datetime | None = None) -> ClosedGate | None:
     """The first gate that forbids executing ``request`` now, or None. Call under its row lock."""
-    from tenants.policy.models import RolloutPhase, RolloutSettings
+    from tenants.policy.models import RolloutPhase
 
-    rollout = RolloutSettings.get_solo()
-    switch = _switch_gate(rollout)
+    facts = _facts_or_gate(request)
+    if isinstance(facts, ClosedGate):
+        return facts
+    switch = _switch_gate(facts)
     if switch is not None:
         return switch
+    kind = registry.get_kind(request.kind)
     if request.execution_mode != ExecutionMode.EXECUTE:
         return ClosedGate(
             f"Execution mode is {request.execution_mode}: this action is not to be executed.",
@@ -211,23 +333,20 @@ def closed_gate(request: ActionRequest, *, now: datetime | None = None) -> Close
         )
     valid_until = approval_valid_until(request)
     if valid_until is not None and (now or timezone.now()) > valid_until:
-        hours = registry.get_kind(request.kind).approval_valid_hours
         return ClosedGate(
-            f"The approval expired at {valid_until:%Y-%m-%d %H:%M} UTC ({hours} h after the decision) "
-            "before it could run: propose it again if it is still wanted.",
+            f"The approval expired at {valid_until:%Y-%m-%d %H:%M} UTC ({kind.approval_valid_hours} h after "
+            "the decision) before it could run: propose it again if it is still wanted.",
             status=Status.EXPIRED,
             code="approval_expired",
         )
-    approvers = list(Approval.objects.filter(request=request).select_related("approver"))
-    if not approvers and rollout.phase != RolloutPhase.AUTONOMOUS:
-        return ClosedGate(f"Auto-approval is not allowed in the {rollout.phase} phase.", code="phase")
-    for approval in approvers:
-        if not holds_scope(approval.approver, request):
+    if not facts.approvers and facts.phase != RolloutPhase.AUTONOMOUS:
+        return ClosedGate(f"Auto-approval is not allowed in the {facts.phase} phase.", code="phase")
+    for username, holds in facts.approvers:
+        if not holds:
             return ClosedGate(
-                f"{approval.approver.get_username()} no longer holds the scope to approve this kind.",
-                code="scope_revoked",
+                f"{username} no longer holds the scope to approve this kind.", code="scope_revoked"
             )
-    closed = payload_gates(registry.get_kind(request.kind), request.payload or {})
+    closed = payload_gates(kind, request.payload or {}, facts)
     return closed[0] if closed else None
 
 
