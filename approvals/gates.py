@@ -136,28 +136,27 @@ def gate_facts(
 ) -> GateFacts:
     """Read every fact the gates need for this kind and payload (and request) in one statement."""
     from django.conf import settings
-    from django.db import connection
     from django.utils.dateparse import parse_datetime
 
     from mh1.addresses import email_normalize
+    from mh1.sql import fetchone
 
     recipient = _recipient(kind, payload)
     if recipient:
         recipient = email_normalize(recipient)  # raises AddressInvalid: the caller fails closed
     app_label, codename = kind.permission.split(".")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _FACTS_SQL,
-            {
-                "codename": codename,
-                "app_label": app_label,
-                "object_pk": str(request_id or ""),
-                "request_id": request_id or 0,
-                "recipient": recipient,
-                "domain": domain_of(recipient),
-            },
-        )
-        global_kill, rollout, approvers, suppressed, icp, mailboxes = cursor.fetchone()
+    row = fetchone(
+        _FACTS_SQL,
+        {
+            "codename": codename,
+            "app_label": app_label,
+            "object_pk": str(request_id or ""),
+            "request_id": request_id or 0,
+            "recipient": recipient,
+            "domain": domain_of(recipient),
+        },
+    )
+    global_kill, rollout, approvers, suppressed, icp, mailboxes = row
     phase, kill_switch, kill_reason, safe_mode = rollout or ("shadow", False, "", False)
     entry = None
     if suppressed:
