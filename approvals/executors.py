@@ -28,8 +28,11 @@ def log_executor(request: ActionRequest, payload: dict[str, Any]) -> dict[str, A
     from approvals import gates
 
     with transaction.atomic(), connection.cursor() as cursor:
-        if not ExecutedEffect.objects.filter(idempotency_key=request.idempotency_key).exists():
-            gates.effect_gate(request.pk)
+        gates.effect_gate(
+            request,
+            effect_exists_sql="EXISTS (SELECT 1 FROM approvals_executedeffect e "
+            "WHERE e.idempotency_key = r.idempotency_key)",
+        )
         cursor.execute(
             "INSERT INTO approvals_executedeffect (idempotency_key, kind, payload, executed_at) "
             "VALUES (%s, %s, %s::jsonb, now()) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",

@@ -349,14 +349,32 @@ def closed_gate(request: ActionRequest, *, now: datetime | None = None) -> Close
     return closed[0] if closed else None
 
 
-def effect_gate(request_id: int) -> ActionRequest:
-    """For executors, inside the transaction that records the effect: lock the request, make sure
-    it is still executing, and raise GateClosedError if any gate is closed."""
-    request = ActionRequest.objects.select_for_update().filter(pk=request_id).first()
-    if request is None or request.status != Status.EXECUTING:
-        status = request.status if request is not None else "gone"
-        raise GateClosedError(f"The request is no longer executing ({status}); nothing done.", status=None)
+def effect_gate(request: ActionRequest, *, effect_exists_sql: str = "FALSE") -> bool:
+    """For executors, inside the transaction that records the effect: lock the request row, make
+    sure it is still executing, and raise GateClosedError if any gate is closed.
+
+    ``effect_exists_sql`` (an SQL expression over the locked row ``r``) tells whether the effect
+    was already recorded: then it is a repeat and returns True, whatever the gates say now.
+    One statement locks and reads what may have changed since the caller loaded ``request``.
+    """
+    from mh1.sql import fetchone
+
+    row = fetchone(
+        # the expression is a constant of the executor's code, never input
+        f"SELECT r.status, r.decided_at, {effect_exists_sql} FROM approvals_actionrequest r "  # noqa: S608
+        "WHERE r.id = %(id)s FOR UPDATE OF r",
+        {"id": request.pk},
+    )
+    if row is None:
+        raise GateClosedError("The request is gone; nothing done.", status=None)
+    request.status, request.decided_at, done = row
+    if done:
+        return True
+    if request.status != Status.EXECUTING:
+        raise GateClosedError(
+            f"The request is no longer executing ({request.status}); nothing done.", status=None
+        )
     gate = closed_gate(request)
     if gate is not None:
         raise gate.error()
-    return request
+    return False

@@ -17,6 +17,7 @@ can act on; nothing is guessed.
 from __future__ import annotations
 
 import email.utils
+import functools
 from dataclasses import dataclass
 from email.headerregistry import HeaderRegistry
 
@@ -75,6 +76,11 @@ def address_parse(raw: object) -> Address:
     """Parse one address, with or without a display name (``Bob <bob@acme.example>``)."""
     if not isinstance(raw, str):
         raise AddressInvalid(f"An email address must be text, not {type(raw).__name__}.")
+    return _address_parse(raw)
+
+
+@functools.lru_cache(maxsize=4096)  # pure, and on the execution path twice per attempt
+def _address_parse(raw: str) -> Address:
     value = raw.strip()
     if not value:
         raise AddressInvalid("The email address is empty.")

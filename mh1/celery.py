@@ -70,7 +70,22 @@ _survive_redis_restart()
 
 app = CeleryApp("mh1")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Celery's Django fix-up closes every database connection before and after each task unless this
+# is set, so each task paid a new PostgreSQL connection (a backend fork, authentication, the
+# tenant's search_path): measured, a third of an execution's time. Connections are kept instead,
+# and each task starts the way Django starts a request: close_old_connections() below drops a
+# connection that is broken or older than CONN_MAX_AGE.
+app.conf["CELERY_DB_REUSE_MAX"] = 10_000
 app.autodiscover_tasks()
+
+
+@signals.task_prerun.connect
+def _fresh_database_connection(sender=None, **kwargs) -> None:
+    from django.db import close_old_connections
+
+    # never inside a caller's transaction (an eager task in a test or a view)
+    if not getattr(getattr(sender, "request", None), "is_eager", False):
+        close_old_connections()
 
 
 @signals.worker_init.connect

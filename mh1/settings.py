@@ -242,6 +242,8 @@ CELERY_TIMEZONE = TIME_ZONE
 # tenant-schemas-celery's own lookup may be cached: mh1.tenancy re-checks that the tenant exists
 # and is active on every task, uncached, before running it.
 CELERY_TASK_TENANT_CACHE_SECONDS = 30
+# How long a worker process trusts the tenant row (active or not) it read for a task.
+TENANT_TASK_CACHE_SECONDS = int(os.environ.get("TENANT_TASK_CACHE_SECONDS", "5"))
 
 # --- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

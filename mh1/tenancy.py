@@ -26,14 +26,31 @@ class TenantNotAvailable(Exception):
     """The task's tenant does not exist or is inactive."""
 
 
+# schema → (tenant, read at): each worker process reads a tenant row at most this often. A
+# deactivation stops the tenant's tasks within this long (its kill switch, read by the gates on
+# every attempt, stops effects at once). 0: read on every task.
+_TENANTS: dict[str, tuple[Any, float]] = {}
+
+
 def active_tenant_for(schema_name: str | None):
     """The active tenant with this schema, or raise TenantNotAvailable."""
+    import time
+
+    from django.conf import settings
+
     from tenants.models import Tenant
 
     if not schema_name or schema_name == get_public_schema_name():
         raise TenantNotAvailable(f"no tenant schema given (got {schema_name!r})")
-    connection.set_schema_to_public()
-    tenant = Tenant.objects.filter(schema_name=schema_name).first()
+    ttl = getattr(settings, "TENANT_TASK_CACHE_SECONDS", 0)
+    cached = _TENANTS.get(schema_name)
+    if cached is not None and time.monotonic() - cached[1] < ttl:
+        tenant = cached[0]
+    else:
+        connection.set_schema_to_public()
+        tenant = Tenant.objects.filter(schema_name=schema_name).first()
+        if ttl:
+            _TENANTS[schema_name] = (tenant, time.monotonic())
     if tenant is None:
         raise TenantNotAvailable(f"tenant {schema_name!r} does not exist")
     if not tenant.is_active:

@@ -23,3 +23,5 @@ FIELD_ENCRYPTION_KEYS = [
     "Lq1Uu0jyzD2pTpUZ6GQ3gY2o0k8H3qWmXz2b6r8Jc5M=",
     "3Q0v2q5bq9xw3GdW6E1s5m9yXo2nT4dUeQ2kR7pL0aA=",
 ]
+# Tests deactivate tenants and expect the next task to be dropped at once.
+TENANT_TASK_CACHE_SECONDS = 0
