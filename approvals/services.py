@@ -37,7 +37,7 @@ from approvals.errors import (
 from approvals.executors import executor_for
 from approvals.gates import can_decide
 from approvals.impact import assess
-from approvals.locks import request_for_update
+from approvals.locks import request_for_update, request_locked_or_none
 from approvals.models import (
     RESOLVABLE_STATUSES,
     ActionRequest,
@@ -688,7 +688,7 @@ def action_execute(request_id: int) -> str:
 
 def _execute(request_id: int) -> str:
     with transaction.atomic():
-        request = ActionRequest.objects.select_for_update().filter(pk=request_id).first()
+        request = request_locked_or_none(request_id)
         if request is None:
             logger.warning("execute: request %s is gone", request_id)
             return "missing"
