@@ -125,6 +125,14 @@ def _storage_for(redis_url: str | None, prefix: str) -> Storage:
         return storage
 
 
+def reset_rate_limits() -> None:
+    """Forget every shared rate-limit window (tests: each starts with a vendor's full quota)."""
+    with _storages_lock:
+        storages = list(_storages.values())
+    for storage in storages:
+        storage.reset()
+
+
 # --- helpers ------------------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ flush never truncates public's tenant and domain rows (pitfall 9).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import pytest
@@ -61,6 +62,16 @@ def _start_in_public():
     connection.set_schema_to_public()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_vendor_quota():
+    """Each test starts with every vendor's full rate-limit quota: the windows live in the tests'
+    Redis and would otherwise carry one test's calls into the next (a test then waits or fails
+    on 'local rate limit reached' depending on what ran before it)."""
+    from connectors.http import reset_rate_limits
+
+    reset_rate_limits()
+
+
 @pytest.fixture
 def tenants(db) -> dict[str, Tenant]:
     connection.set_schema_to_public()
@@ -112,6 +123,27 @@ def client_for():
     return make
 
 
+# The in-process workers of this session: a test that runs worker subprocesses of its own (the
+# fault suite) pauses them, or they would take its tasks and run them with the tests' settings.
+SESSION_WORKERS: list = []
+
+
+@contextlib.contextmanager
+def session_workers_paused() -> Iterator[None]:
+    """Stop this session's in-process workers from consuming, for the duration."""
+    queues = ("default", "effects")
+    paused = list(SESSION_WORKERS)
+    for worker in paused:
+        for queue in queues:
+            worker.consumer.cancel_task_queue(queue)
+    try:
+        yield
+    finally:
+        for worker in paused:
+            for queue in queues:
+                worker.consumer.add_task_queue(queue)
+
+
 @pytest.fixture(scope="session")
 def celery_worker_session(django_db_blocker) -> Iterator[object]:
     """A real Celery worker (threads) on the tests' own Redis database."""
@@ -131,7 +163,11 @@ def celery_worker_session(django_db_blocker) -> Iterator[object]:
             queues=["default", "effects"],
         ) as worker,
     ):
-        yield worker
+        SESSION_WORKERS.append(worker)
+        try:
+            yield worker
+        finally:
+            SESSION_WORKERS.remove(worker)
 
 
 @pytest.fixture

@@ -61,6 +61,7 @@ from tests.faults_support import (
     publishing_to,
     worker_env,
 )
+from tests.fixtures import session_workers_paused
 
 pytestmark = pytest.mark.worker
 
@@ -176,7 +177,9 @@ def broker(tmp_path):
     server = OwnRedis(tmp_path)
     server.start()
     try:
-        with publishing_to(server.url):
+        # the session's in-process worker (if an earlier test started it) must not take this
+        # run's tasks: it would execute them with the tests' settings, outside the fault schedule
+        with session_workers_paused(), publishing_to(server.url):
             yield server
     finally:
         server.stop()
