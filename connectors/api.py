@@ -9,6 +9,11 @@ is answered 2xx and stored, including the ones we do not act on (Instantly's lea
 added later); 4xx only for what can never be accepted (no proof of origin, not JSON, no event
 type); never 5xx for bad input. Emails are made canonical with ``mh1.addresses``; an invalid one
 is stored as none. A CRM's do-not-contact is read by ``connectors.dnc``, for every event type.
+
+Bodies are read by ``mh1.parsers`` (NaN, Infinity, out-of-range numbers and deep nesting are not
+JSON we can store; NUL and lone surrogates are replaced). A body whose origin is proven but that can
+never be stored is answered 4xx, so the vendor stops retrying it, and kept as a dead letter
+(``WebhookDeadLetter``, in the admin) with why: nothing a vendor sent us is lost silently.
 """
 
 from __future__ import annotations
@@ -17,17 +22,19 @@ import hashlib
 import hmac
 import json
 import logging
+import re
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from django.core import signing
-from django.db import connection
+from django.db import DatabaseError, DataError, connection, transaction
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from connectors.executors import UNSUBSCRIBE_SALT
-from connectors.models import SuppressionReason, System, WebhookEndpoint
+from connectors.models import SuppressionReason, System, WebhookDeadLetter, WebhookEndpoint
 from connectors.services import (
     suppression_add,
     webhook_event_defer,
@@ -35,9 +42,9 @@ from connectors.services import (
     webhook_event_needs_contact,
     webhook_event_reject,
     webhook_event_resolve,
-    webhook_payload_storable,
 )
 from mh1.addresses import AddressInvalid, email_normalize
+from mh1.parsers import JsonRefused, json_strict_loads
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +72,11 @@ INSTANTLY_EVENTS = {
     "campaign_completed",
     "account_error",
 }
+NOT_JSON = "Body is not valid JSON."
+BAD_CONTENT_LENGTH = "Content-Length must be a whole number of bytes."
+# What a dead letter keeps of the body: enough to see what the vendor sent and to replay it by hand.
+DEAD_LETTER_BODY_BYTES = 64 * 1024
+_DIGITS = re.compile(r"[0-9]+")
 # Opt-outs whose HubSpot contact is read while the batch is answered; more wait for the task, so
 # a batch of opt-outs is still answered within HubSpot's time-out.
 HUBSPOT_CONTACT_READS_PER_REQUEST = 10
@@ -80,6 +92,64 @@ def email_or_empty(raw: object) -> str:
 
 def _error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"detail": message}, status=status)
+
+
+def webhook_json(body: bytes) -> tuple[object | None, str]:
+    """A webhook body read strictly and made storable: (value, "") or (None, why it is refused)."""
+    try:
+        return json_strict_loads(body, storable=True), ""
+    except JsonRefused as exc:
+        return None, NOT_JSON if exc.code == "json_syntax" else f"{NOT_JSON[:-1]}: {exc.message}"
+
+
+def content_length(raw: str | None) -> int | None:
+    """The declared body size; None when the header is not a whole number (answered 400)."""
+    value = (raw or "").strip()
+    if not value:
+        return 0
+    if not _DIGITS.fullmatch(value):
+        return None
+    return int(value) if len(value) <= 19 else 2**63  # no int() of a thousand digits
+
+
+def webhook_dead_letter_add(
+    *, system: str, body: bytes, reason: str, content_type: str = "", size: int | None = None
+) -> None:
+    """Keep a body we answered 4xx although its origin was proven (it can never be stored as an
+    event), with why. In the current schema; never fails the answer (logged instead)."""
+    text = body[:DEAD_LETTER_BODY_BYTES].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    try:
+        with transaction.atomic():
+            WebhookDeadLetter.objects.create(
+                system=system,
+                reason=reason[:500],
+                body=text,
+                body_bytes=min(len(body) if size is None else size, 2**31 - 1),
+                content_type=(content_type or "")[:100],
+            )
+    except DatabaseError:
+        logger.exception("Dead letter for a %s webhook not kept (%s)", system, reason)
+
+
+def _refuse_body(
+    request, system: str, status: int, message: str, body: bytes | None = None, size: int | None = None
+) -> JsonResponse:
+    """Answer 4xx for a body that can never be stored, keeping it as a dead letter."""
+    webhook_dead_letter_add(
+        system=system,
+        body=request.body if body is None else body,
+        reason=message,
+        content_type=request.content_type or "",
+        size=size,
+    )
+    return _error(status, message)
+
+
+def _body_head(request) -> bytes:
+    """The start of a body too large to read whole (for its dead letter)."""
+    if hasattr(request, "_body"):
+        return request.body[:DEAD_LETTER_BODY_BYTES]
+    return request.read(DEAD_LETTER_BODY_BYTES)
 
 
 def _secret_header_valid(request, system: str) -> bool:
@@ -105,17 +175,14 @@ def instantly_event(body: bytes) -> tuple[InstantlyEvent | None, str]:
     Shared by the view below and the lean accept path (connectors.ingest), so both derive the
     same event id and give the same messages.
     """
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None, "Body is not valid JSON."
+    data, refusal = webhook_json(body)
+    if refusal:
+        return None, refusal
     if not isinstance(data, dict):
         return None, "Body must be a JSON object."
     event_type = data.get("event_type")
     if not isinstance(event_type, str) or not event_type.strip():
         return None, "event_type must be a non-empty string."
-    if b"\\u0000" in body:  # cheap test first: the walk costs on every event otherwise
-        data = webhook_payload_storable(data)
     raw_email = data.get("lead_email") or data.get("email") or ""
     email = email_or_empty(raw_email)
     # Instantly sends no idempotency key: the event type with its email id (or lead and time).
@@ -130,18 +197,25 @@ def instantly_webhook(request):
     """Instantly webhooks; the reference for connectors.ingest, which answers them in production."""
     if not _secret_header_valid(request, System.INSTANTLY):
         return _error(401, f"Missing or wrong {SECRET_HEADER} header.")
-    if int(request.headers.get("Content-Length") or 0) > MAX_BODY_BYTES or len(request.body) > MAX_BODY_BYTES:
-        return _error(413, f"Body larger than {MAX_BODY_BYTES} bytes.")
+    length = content_length(request.headers.get("Content-Length"))
+    if length is None:
+        return _error(400, BAD_CONTENT_LENGTH)
+    if length > MAX_BODY_BYTES or len(request.body) > MAX_BODY_BYTES:
+        message = f"Body larger than {MAX_BODY_BYTES} bytes."
+        return _refuse_body(request, System.INSTANTLY, 413, message, _body_head(request), length)
     parsed, refusal = instantly_event(request.body)
     if parsed is None:
-        return _error(400, refusal)
-    event, created, outcome = webhook_event_ingest(
-        system=System.INSTANTLY,
-        event_id=parsed.event_id,
-        event_type=parsed.event_type,
-        email=parsed.email,
-        payload=parsed.payload,
-    )
+        return _refuse_body(request, System.INSTANTLY, 400, refusal)
+    try:
+        event, created, outcome = webhook_event_ingest(
+            system=System.INSTANTLY,
+            event_id=parsed.event_id,
+            event_type=parsed.event_type,
+            email=parsed.email,
+            payload=parsed.payload,
+        )
+    except DataError as exc:
+        return _refuse_body(request, System.INSTANTLY, 400, unstorable_message(exc))
     if not created:
         return JsonResponse({"status": "duplicate", "id": event.pk})
     return JsonResponse({"status": "stored", "id": event.pk, "outcome": outcome})
@@ -172,13 +246,24 @@ def one_click_unsubscribe(request, token: str):
     return render(request, "connectors/unsubscribe.html", {"email": email, "done": True})
 
 
-def _json_body(request) -> tuple[object | None, JsonResponse | None]:
-    if len(request.body) > MAX_BODY_BYTES:
-        return None, _error(413, f"Body larger than {MAX_BODY_BYTES} bytes.")
-    try:
-        return json.loads(request.body), None
-    except (ValueError, UnicodeDecodeError):
-        return None, _error(400, "Body is not valid JSON.")
+def unstorable_message(exc: DataError) -> str:
+    """Why the database refused a value of the event (too long, out of range), for the sender."""
+    reason = (str(exc).strip().splitlines() or ["invalid value"])[0][:200]
+    return f"The event holds a value that cannot be stored: {reason}."
+
+
+def _json_body(request, system: str) -> tuple[object | None, JsonResponse | None]:
+    """The body of a webhook whose origin is proven: refused ones are kept as dead letters."""
+    length = content_length(request.headers.get("Content-Length"))
+    if length is None:
+        return None, _error(400, BAD_CONTENT_LENGTH)
+    if length > MAX_BODY_BYTES or len(request.body) > MAX_BODY_BYTES:
+        message = f"Body larger than {MAX_BODY_BYTES} bytes."
+        return None, _refuse_body(request, system, 413, message, _body_head(request), length)
+    data, refusal = webhook_json(request.body)
+    if refusal:
+        return None, _refuse_body(request, system, 400, refusal)
+    return data, None
 
 
 def _hubspot_signed(request, secret: str) -> bool:
@@ -259,14 +344,16 @@ def hubspot_webhook(request):
     """
     from django.db import DataError
 
+    if content_length(request.headers.get("Content-Length")) is None:  # before the signature reads the body
+        return _error(400, BAD_CONTENT_LENGTH)
     endpoint = WebhookEndpoint.objects.filter(system=System.HUBSPOT, is_active=True).first()
     if endpoint is None or not _hubspot_signed(request, str(endpoint.secret)):
         return _error(401, "Missing, wrong or expired X-HubSpot-Signature-v3 (or v1 X-HubSpot-Signature).")
-    data, error = _json_body(request)
+    data, error = _json_body(request, System.HUBSPOT)
     if error:
         return error
     if not isinstance(data, list):
-        return _error(400, "Body must be a JSON array of events.")
+        return _refuse_body(request, System.HUBSPOT, 400, "Body must be a JSON array of events.")
     counts = {"stored": 0, "duplicates": 0, "rejected": 0}
     reads_left = HUBSPOT_CONTACT_READS_PER_REQUEST
     for item in data:
@@ -298,49 +385,72 @@ def hubspot_webhook(request):
     return JsonResponse({"status": "ok", **counts})
 
 
+def ghl_sent_at(raw: object) -> datetime:
+    """A GoHighLevel payload's ``timestamp``: an ISO 8601 time with its UTC offset (GoHighLevel
+    sends ``…Z``). Without an offset the replay window cannot be checked: ValueError, as for
+    anything else that is not such a time."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError("timestamp is required: an ISO 8601 time with its UTC offset.")
+    try:
+        moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("timestamp must be an ISO 8601 time.") from None
+    if moment.utcoffset() is None:
+        raise ValueError(f"timestamp {raw[:40]!r} has no UTC offset (e.g. 2026-01-05T10:00:00Z).")
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("timestamp must be an ISO 8601 time.") from None
+
+
 @csrf_exempt
 @require_http_methods(["POST"])
 def gohighlevel_webhook(request):
     """GoHighLevel webhooks: Ed25519 signature, 5-minute timestamp window, one event per webhookId."""
-    from datetime import datetime
-
     from django.conf import settings
     from django.utils import timezone
 
     from connectors.signatures import MAX_AGE_SECONDS, ghl_ed25519_valid
 
+    if content_length(request.headers.get("Content-Length")) is None:  # before the signature reads the body
+        return _error(400, BAD_CONTENT_LENGTH)
     if not settings.GHL_WEBHOOK_PUBLIC_KEY or not ghl_ed25519_valid(
         public_key_pem=settings.GHL_WEBHOOK_PUBLIC_KEY,
         body=request.body,
         signature=request.headers.get("x-ghl-signature", ""),
     ):
         return _error(401, "Missing or wrong x-ghl-signature.")
-    data, error = _json_body(request)
+    data, error = _json_body(request, System.GOHIGHLEVEL)
     if error:
         return error
     if (
         not isinstance(data, dict)
+        or isinstance(data.get("webhookId"), bool)
         or not isinstance(data.get("webhookId"), str | int)
         or not str(data.get("webhookId")).strip()
         or not isinstance(data.get("type"), str)
         or not data["type"].strip()
     ):
-        return _error(400, "Body must be a JSON object with type and webhookId.")
+        message = "Body must be a JSON object with type and webhookId."
+        return _refuse_body(request, System.GOHIGHLEVEL, 400, message)
     try:
-        sent = datetime.fromisoformat(str(data.get("timestamp", "")).replace("Z", "+00:00"))
-    except ValueError:
-        return _error(400, "timestamp must be an ISO 8601 time.")
+        sent = ghl_sent_at(data.get("timestamp"))
+    except ValueError as exc:
+        return _refuse_body(request, System.GOHIGHLEVEL, 400, str(exc))
     if abs((timezone.now() - sent).total_seconds()) > MAX_AGE_SECONDS:
         return _error(401, "timestamp outside the 5-minute window: refused as a replay.")
     # a do-not-contact in any type (ContactDndUpdate, ContactTagUpdate, ContactUpdate, …) is read
     # by connectors.dnc when the event is applied
-    event, created, outcome = webhook_event_ingest(
-        system=System.GOHIGHLEVEL,
-        event_id=str(data["webhookId"]),
-        event_type=data["type"],
-        email=email_or_empty(data.get("email")),
-        payload=data,
-    )
+    try:
+        event, created, outcome = webhook_event_ingest(
+            system=System.GOHIGHLEVEL,
+            event_id=str(data["webhookId"]),
+            event_type=data["type"],
+            email=email_or_empty(data.get("email")),
+            payload=data,
+        )
+    except DataError as exc:
+        return _refuse_body(request, System.GOHIGHLEVEL, 400, unstorable_message(exc))
     if not created:
         return JsonResponse({"status": "duplicate", "id": event.pk})
     return JsonResponse({"status": "stored", "id": event.pk, "outcome": outcome})
@@ -356,23 +466,26 @@ def clay_results(request):
 
     if not _secret_header_valid(request, System.CLAY):
         return _error(401, f"Missing or wrong {SECRET_HEADER} header.")
-    data, error = _json_body(request)
+    data, error = _json_body(request, System.CLAY)
     if error:
         return error
     if not isinstance(data, dict):
-        return _error(400, "Body must be a JSON object: one row's results.")
+        return _refuse_body(request, System.CLAY, 400, "Body must be a JSON object: one row's results.")
     try:
         ref = result_ref(data)
     except ValueError as exc:
-        return _error(400, str(exc))
-    event, created, outcome = webhook_event_ingest(
-        system=System.CLAY,
-        event_id=f"result:{ref}",
-        event_type="enrichment_result",
-        email=email_or_empty(data.get("email")),
-        payload=data,
-        apply=enrichment_result_apply,
-    )
+        return _refuse_body(request, System.CLAY, 400, str(exc))
+    try:
+        event, created, outcome = webhook_event_ingest(
+            system=System.CLAY,
+            event_id=f"result:{ref}",
+            event_type="enrichment_result",
+            email=email_or_empty(data.get("email")),
+            payload=data,
+            apply=enrichment_result_apply,
+        )
+    except DataError as exc:
+        return _refuse_body(request, System.CLAY, 400, unstorable_message(exc))
     if not created:
         return JsonResponse({"status": "duplicate", "id": event.pk})
     return JsonResponse({"status": "stored", "id": event.pk, "outcome": outcome})

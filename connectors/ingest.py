@@ -26,10 +26,14 @@ Requests for a host that is not an active tenant's are handed to Django, which r
 afresh and answers 404 (or serves a tenant reactivated meanwhile).
 
 Also handed to Django, so it answers as it always has: other paths and methods (405), requests
-without a Host header, plain-http requests when SECURE_SSL_REDIRECT is on (redirected), and a
-Content-Length that is not a number. Database errors are logged and answered 503 with a
-message, so Instantly retries; nothing is left half-written (a suppressing event whose effect
-failed is rolled back with it, so the retry applies it).
+without a Host header, and plain-http requests when SECURE_SSL_REDIRECT is on (redirected). A
+Content-Length that is not a number is answered 400 here, as the view does. Bodies refused with a
+proven secret (not JSON we can store, too large, no event type) are answered 4xx and kept as dead
+letters (``connectors.api.webhook_dead_letter_add``), like the view. A value the database refuses
+(``DataError``: it would be refused on every retry) is a 400 and a dead letter too; other database
+errors are logged and answered 503 with a message, so Instantly retries; nothing is left
+half-written (a suppressing event whose effect failed is rolled back with it, so the retry
+applies it).
 
 Database: Django's own connection of the thread, so CONN_MAX_AGE, the settings, the
 transaction state and the error classes are Django's; ``close_old_connections`` runs before and
@@ -67,6 +71,7 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.db import (
     DEFAULT_DB_ALIAS,
     DatabaseError,
+    DataError,
     InterfaceError,
     OperationalError,
     close_old_connections,
@@ -87,7 +92,17 @@ from django_tenants.utils import (
     schema_context,
 )
 
-from connectors.api import MAX_BODY_BYTES, SECRET_HEADER, InstantlyEvent, instantly_event
+from connectors.api import (
+    BAD_CONTENT_LENGTH,
+    DEAD_LETTER_BODY_BYTES,
+    MAX_BODY_BYTES,
+    SECRET_HEADER,
+    InstantlyEvent,
+    content_length,
+    instantly_event,
+    unstorable_message,
+    webhook_dead_letter_add,
+)
 from connectors.models import System, WebhookEndpoint, WebhookEvent
 from connectors.services import SUPPRESSING_EVENTS, webhook_event_ingest
 from mh1.context import correlation_id
@@ -299,6 +314,17 @@ def _middleware_headers(secure: bool) -> list[tuple[str, str]]:
     return [(name, value) for name, value in response.items() if name.lower() != "content-type"]
 
 
+def _dead_letter(environ: dict, schema: str, body: bytes, message: str, size: int | None = None) -> None:
+    with schema_context(schema):
+        webhook_dead_letter_add(
+            system=System.INSTANTLY,
+            body=body,
+            reason=message,
+            content_type=environ.get("CONTENT_TYPE", ""),
+            size=size,
+        )
+
+
 def _refuse(environ: dict, schema: str, status: int, message: str) -> tuple[int, dict]:
     # The warning Django logs for a 4xx answer, naming the tenant: the connection's schema,
     # which log records carry, stays public on this path.
@@ -310,6 +336,14 @@ def _refuse(environ: dict, schema: str, status: int, message: str) -> tuple[int,
         extra={"status_code": status},
     )
     return status, {"detail": message}
+
+
+class _Unstorable(Exception):
+    """The database refused a value of the event: answered 400 once the transaction is gone."""
+
+    def __init__(self, schema: str, body: bytes, message: str):
+        super().__init__(message)
+        self.schema, self.body, self.message = schema, body, message
 
 
 class InstantlyIngest:
@@ -358,6 +392,9 @@ class InstantlyIngest:
         """(status, JSON answer), or None to let Django answer."""
         try:
             return self._accept(environ, raw_host)
+        except _Unstorable as exc:  # refused on every retry: a 4xx and a dead letter, as the view
+            _dead_letter(environ, exc.schema, exc.body, exc.message)
+            return _refuse(environ, exc.schema, 400, exc.message)
         except DatabaseError:
             logger.exception("Instantly webhook for %s not stored: database error", raw_host)
             return 503, {"detail": RETRY_LATER}
@@ -373,19 +410,24 @@ class InstantlyIngest:
         given = environ.get(SECRET_KEY_IN_ENVIRON, "")
         if secret is None or not hmac.compare_digest(given.encode(), secret.encode()):
             return _refuse(environ, schema, 401, f"Missing or wrong {SECRET_HEADER} header.")
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return None
+        length = content_length(environ.get("CONTENT_LENGTH"))
+        if length is None:
+            return _refuse(environ, schema, 400, BAD_CONTENT_LENGTH)
         if length > MAX_BODY_BYTES:
-            return _refuse(environ, schema, 413, f"Body larger than {MAX_BODY_BYTES} bytes.")
+            message = f"Body larger than {MAX_BODY_BYTES} bytes."
+            _dead_letter(environ, schema, environ["wsgi.input"].read(DEAD_LETTER_BODY_BYTES), message, length)
+            return _refuse(environ, schema, 413, message)
         body = environ["wsgi.input"].read(length) if length > 0 else b""
         event, refusal = instantly_event(body)
         if event is None:
+            _dead_letter(environ, schema, body, refusal)
             return _refuse(environ, schema, 400, refusal)
-        if event.event_type in SUPPRESSING_EVENTS:
-            return _store_and_apply(environ, schema, event)
-        pk, created = _store(schema, event)
+        try:
+            if event.event_type in SUPPRESSING_EVENTS:
+                return _store_and_apply(environ, schema, event)
+            pk, created = _store(schema, event)
+        except DataError as exc:
+            raise _Unstorable(schema, body, unstorable_message(exc)) from exc
         if not created:
             return 200, {"status": "duplicate", "id": pk}
         return 200, {"status": "stored", "id": pk, "outcome": "stored"}

@@ -249,3 +249,26 @@ class CrmPull(models.Model):
 
     def __str__(self) -> str:
         return f"Lead pull from {self.get_system_display()}"
+
+
+class WebhookDeadLetter(models.Model):
+    """A webhook body from a proven sender that could never be stored as an event, and why.
+
+    Answered 4xx so the vendor stops retrying it; kept here so nothing it sent is lost silently.
+    The body is trimmed (``connectors.api.DEAD_LETTER_BODY_BYTES``) and made storable (invalid
+    UTF-8 and NUL replaced with U+FFFD); ``body_bytes`` is its size as received.
+    """
+
+    system = models.CharField(max_length=16, choices=System.choices)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    reason = models.CharField(max_length=500)
+    body = models.TextField(blank=True)
+    body_bytes = models.PositiveIntegerField(default=0)
+    content_type = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ("-received_at",)
+        indexes = [models.Index(fields=("system", "received_at"), name="connectors_deadletter_sys_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_system_display()} dead letter {self.received_at:%Y-%m-%d %H:%M}"

@@ -253,7 +253,14 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["mh1.api_permissions.StrictModelPermissions"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # JSON through mh1.parsers: NaN, Infinity, NUL, lone surrogates and deep nesting are a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "mh1.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # limit clamped, offset bounded: never a bigint out of range (mh1.pagination)
+    "DEFAULT_PAGINATION_CLASS": "mh1.pagination.CappedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "mh1.api_errors.exception_handler",

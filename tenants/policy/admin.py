@@ -70,26 +70,8 @@ class IcpDefinitionForm(forms.ModelForm):
             "customer_domains",
         )
 
-    def _clean_domains(self, name: str) -> list[str]:
-        from django.core.validators import DomainNameValidator
-
-        validate = DomainNameValidator(accept_idna=True)
-        domains = [d.strip().lower() for d in self.cleaned_data.get(name) or [] if d.strip()]
-        bad = []
-        for domain in domains:
-            try:
-                validate(domain.removeprefix("www."))
-            except forms.ValidationError:
-                bad.append(domain)
-        if bad:
-            raise forms.ValidationError(f"Not a domain name: {', '.join(bad)}.")
-        return domains
-
-    def clean_competitor_domains(self):
-        return self._clean_domains("competitor_domains")
-
-    def clean_customer_domains(self):
-        return self._clean_domains("customer_domains")
+    # Domains are validated and made canonical by IcpDefinition.clean (run by the form's
+    # full_clean), the same code the API's serializer runs.
 
 
 @admin.register(IcpDefinition, site=tenant_site)

@@ -11,7 +11,7 @@ from django.db import models
 from django.db.models import F, Q
 from solo.models import SingletonModel
 
-from mh1.addresses import AddressInvalid, email_normalize
+from mh1.addresses import AddressInvalid, domain_normalize, email_normalize
 
 
 class RolloutPhase(models.TextChoices):
@@ -103,23 +103,35 @@ class IcpDefinition(SingletonModel):
         return "ICP definition"
 
     def clean(self) -> None:
+        """The one validation of an ICP, for the admin form, the API and imports alike: domains
+        are made canonical by ``mh1.addresses.domain_normalize`` (as recipients are, so the
+        exclusion gate compares like with like) and anything that is not a domain is refused."""
+        errors: dict[str, str] = {}
         for name in ("industries", "titles", "seniorities", "geographies"):
             setattr(self, name, _clean_list(getattr(self, name)))
         for name in ("competitor_domains", "customer_domains"):
-            setattr(self, name, [d.lower().removeprefix("www.") for d in _clean_list(getattr(self, name))])
+            domains: dict[str, None] = {}
+            bad = []
+            for raw in _clean_list(getattr(self, name)):
+                try:
+                    domains.setdefault(domain_normalize(raw.lower().removeprefix("www.")), None)
+                except AddressInvalid:
+                    bad.append(raw)
+            if bad:
+                errors[name] = f"Not a domain name: {', '.join(bad)}."
+            setattr(self, name, list(domains))
         if (
             self.company_size_min is not None
             and self.company_size_max is not None
             and self.company_size_min > self.company_size_max
         ):
-            raise ValidationError(
-                {"company_size_max": "The largest company size must be at least the smallest."}
-            )
+            errors["company_size_max"] = "The largest company size must be at least the smallest."
         overlap = set(self.competitor_domains) & set(self.customer_domains)
-        if overlap:
-            raise ValidationError(
-                {"customer_domains": f"Listed both as competitor and customer: {', '.join(sorted(overlap))}."}
-            )
+        if overlap and "customer_domains" not in errors:
+            listed = ", ".join(sorted(overlap))
+            errors["customer_domains"] = f"Listed both as competitor and customer: {listed}."
+        if errors:
+            raise ValidationError(errors)
 
 
 class QuotaPolicy(SingletonModel):
