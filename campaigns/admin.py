@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.http import require_POST
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV
 
+from campaigns.import_storage import TenantUploadStorage, UploadNotFound, upload_name_valid
 from campaigns.models import FieldMap, Lead, LifecycleStage
 from campaigns.resources import LeadResource
 from mh1.admin_sites import tenant_site
@@ -16,6 +22,9 @@ class LeadAdmin(ImportExportModelAdmin):
     resource_classes = [LeadResource]
     import_formats = [CSV]
     export_formats = [CSV]
+    # Uploads wait for confirmation in the tenant's own storage, never in the shared temp folder.
+    tmp_storage_class = TenantUploadStorage
+    import_template_name = "admin/campaigns/lead/import.html"
     list_display = (
         "email",
         "first_name",
@@ -95,6 +104,81 @@ class LeadAdmin(ImportExportModelAdmin):
 
     def has_export_permission(self, request) -> bool:
         return self.has_import_permission(request)
+
+    # --- import and export: bad input is a 400 with a message, uploads never outlive their use ----
+
+    def get_urls(self):
+        info = self.get_model_info()
+        cancel = path(
+            "cancel_import/",
+            self.admin_site.admin_view(self.cancel_import),
+            name="{}_{}_cancel_import".format(*info),
+        )
+        return [cancel, *super().get_urls()]
+
+    @staticmethod
+    def _bad_request(message: str) -> HttpResponse:
+        return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+
+    def _unknown_format(self, request, formats) -> HttpResponse | None:
+        value = request.POST.get("format")
+        if request.method != "POST" or value is None or value in {str(i) for i in range(len(formats))}:
+            return None
+        known = ", ".join(f"{i} ({f().get_title()})" for i, f in enumerate(formats))
+        return self._bad_request(f"Unknown format “{value[:20]}”: choose one of {known}.")
+
+    def _upload(self, request) -> TenantUploadStorage:
+        return TenantUploadStorage(name=request.POST.get("import_file_name", ""))
+
+    def import_action(self, request, **kwargs):
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        if refusal := self._unknown_format(request, self.get_import_formats()):
+            return refusal
+        response = super().import_action(request, **kwargs)
+        # A preview that cannot be confirmed (row errors, an unreadable file) keeps no copy.
+        context = getattr(response, "context_data", None) or {}
+        form = context.get("form")
+        upload = getattr(form, "cleaned_data", {}).get("import_file") if form is not None else None
+        name = getattr(upload, "tmp_storage_name", None)
+        if name and "confirm_form" not in context:
+            TenantUploadStorage(name=name).remove()
+        return response
+
+    def process_import(self, request, **kwargs):
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return super().process_import(request, **kwargs)  # answers 405
+        if refusal := self._unknown_format(request, self.get_import_formats()):
+            return refusal
+        # Only a name we issued, of an upload kept in this tenant and not yet used or expired.
+        if not self._upload(request).exists():
+            return self._bad_request(UploadNotFound.message)
+        try:
+            return super().process_import(request, **kwargs)
+        except UploadNotFound as exc:  # used by a concurrent confirmation in between
+            return self._bad_request(exc.message)
+
+    @method_decorator(require_POST)
+    def cancel_import(self, request):
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        name = request.POST.get("import_file_name", "")
+        if not upload_name_valid(name):
+            return self._bad_request(UploadNotFound.message)
+        TenantUploadStorage(name=name).remove()
+        self.message_user(request, "Import cancelled: the upload was deleted.", messages.INFO)
+        return HttpResponseRedirect(
+            reverse("admin:campaigns_lead_changelist", current_app=self.admin_site.name)
+        )
+
+    def export_action(self, request):
+        if not self.has_export_permission(request):
+            raise PermissionDenied
+        if refusal := self._unknown_format(request, self.get_export_formats()):
+            return refusal
+        return super().export_action(request)
 
 
 @admin.register(LifecycleStage, site=tenant_site)

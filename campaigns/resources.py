@@ -27,6 +27,16 @@ IMPORT_FIELDS = (
     "legal_basis",
 )
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection, OWASP).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell_safe(value):
+    """Prefix ``'`` to text a spreadsheet would evaluate, so it is shown as typed."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return f"'{value}"
+    return value
+
 
 class LeadResource(resources.ModelResource):
     """One row per lead; a bad email or an unknown lifecycle stage is a row error in the preview."""
@@ -39,6 +49,9 @@ class LeadResource(resources.ModelResource):
         clean_model_instances = True
         skip_unchanged = True
         report_skipped = True
+
+    def export_field(self, field, instance, **kwargs):
+        return csv_cell_safe(super().export_field(field, instance, **kwargs))
 
     def before_import_row(self, row, **kwargs):
         # Match existing leads case-insensitively, as lead_upsert does.

@@ -16,7 +16,8 @@ RETRYABLE = "retryable"
 FATAL = "fatal"
 VALIDATION = "validation"
 
-# How much of an unparseable error body we keep: enough to act on, not a whole HTML page.
+# The longest vendor message we keep: enough to act on. Only the message field of a JSON error is
+# kept; a body in any other shape (an HTML page, whatever a wrong host answers) is never echoed.
 MAX_VENDOR_MESSAGE = 500
 
 
@@ -133,7 +134,8 @@ def parse_vendor_message(system: str, response: httpx.Response) -> tuple[str, st
     """Return ``(message, vendor_code)`` from an error response, per each vendor's error shape.
 
     Instantly: ``{statusCode, error, message}``; HubSpot: ``{status, message, category, errorType}``;
-    GoHighLevel: ``{message}`` or ``{msg}``. Anything else falls back to the (truncated) body.
+    GoHighLevel: ``{message}`` or ``{msg}``. Anything else falls back to the HTTP reason phrase: a body
+    we cannot parse is not shown, so an answer from the wrong host cannot be read through our errors.
     """
     try:
         body = response.json()
@@ -152,9 +154,8 @@ def parse_vendor_message(system: str, response: httpx.Response) -> tuple[str, st
             message = _text(body.get("message") or body.get("msg") or body.get("error"))
             code = _text(body.get("error")) if body.get("message") or body.get("msg") else ""
         if message:
-            return message, code
-    text = response.text.strip()[:MAX_VENDOR_MESSAGE]
-    return text or response.reason_phrase, ""
+            return message[:MAX_VENDOR_MESSAGE], code[:100]
+    return response.reason_phrase or f"HTTP {response.status_code}", ""
 
 
 def error_from_response(

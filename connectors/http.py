@@ -32,6 +32,7 @@ from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from connectors.egress import url_refusal
 from connectors.errors import (
     CircuitOpenError,
     ConnectorError,
@@ -206,6 +207,10 @@ class VendorHTTP:
     ):
         if self.system and config.system != self.system:
             raise ValueError(f"{type(self).__name__} needs a {self.system!r} config, got {config.system!r}")
+        # Checked again here (the model checks on save): a URL written straight into the table, or a
+        # setting changed since, never gets the tenant's token.
+        if refusal := url_refusal(config.system, config.base_url):
+            raise FatalError(config.system, refusal)
         self.config = config
         self._sleep = sleep
         self._clock = clock
@@ -259,6 +264,9 @@ class VendorHTTP:
         Raises ``ConnectorError`` (retryable, validation or fatal), or ``OutcomeUnknownError``
         when a request that is not idempotent failed after it may have been applied.
         """
+        # An absolute URL (Clay's webhook source) leaves the base URL: it must pass the same check.
+        if urlsplit(path).scheme and (refusal := url_refusal(self.config.system, path)):
+            raise FatalError(self.config.system, refusal)
         repeatable = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
         retrying = Retrying(
             stop=self._stop,

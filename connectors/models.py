@@ -37,6 +37,14 @@ class Credential(models.Model):
     def __str__(self) -> str:
         return f"{self.get_system_display()} credentials"
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from connectors.egress import url_refusal
+
+        if refusal := url_refusal(self.system, self.base_url):
+            raise ValidationError({"base_url": refusal})
+
 
 class SuppressionReason(models.TextChoices):
     UNSUBSCRIBED = "unsubscribed", "Unsubscribed"

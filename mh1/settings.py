@@ -201,6 +201,22 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
 DEMO_PORT = os.environ.get("MH1_PORT", "")
+
+# --- Tenant and secret boundaries (issue 10) --------------------------------------------------
+# Rotating SECRET_KEY: put the old key here (comma separated, newest first) until the links it
+# signed (unsubscribe links in sent emails) and sessions may go; Django's signing tries each.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
+# Origins (scheme://host[:port]) a credential's base URL may use besides the vendor's own, e.g. a
+# vendor's regional API. Anything else is refused in the model and again by the HTTP client.
+CONNECTOR_BASE_URL_ALLOWLIST = env_list("CONNECTOR_BASE_URL_ALLOWLIST")
+# `make demo` (MH1_PORT set) points credentials at the vendor sandbox on loopback, on its own port.
+CONNECTOR_SANDBOX_ORIGIN = "http://127.0.0.1:8025"
+if env_bool("CONNECTOR_ALLOW_SANDBOX", bool(DEMO_PORT)):
+    CONNECTOR_BASE_URL_ALLOWLIST.append(CONNECTOR_SANDBOX_ORIGIN)
+# Any loopback port: for tests' sandboxes on random ports only, never in production.
+CONNECTOR_ALLOW_LOOPBACK = False
+# CSV uploads wait for their confirmation in the tenant's own storage (campaigns.import_storage).
+IMPORT_EXPORT_TMP_STORAGE_CLASS = "campaigns.import_storage.TenantUploadStorage"
 # GoHighLevel signs webhooks with one published Ed25519 key (PEM); set it in production.
 GHL_WEBHOOK_PUBLIC_KEY = os.environ.get("GHL_WEBHOOK_PUBLIC_KEY", "")
 # connectors.ingest (the Instantly accept path) keeps host → tenant and each tenant's webhook secret

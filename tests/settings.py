@@ -25,3 +25,12 @@ FIELD_ENCRYPTION_KEYS = [
 ]
 # Tests deactivate tenants and expect the next task to be dropped at once.
 TENANT_TASK_CACHE_SECONDS = 0
+# Connector clients in tests call sandboxes on random loopback ports and respx-mocked test hosts.
+CONNECTOR_ALLOW_LOOPBACK = True
+CONNECTOR_BASE_URL_ALLOWLIST = [
+    *CONNECTOR_BASE_URL_ALLOWLIST,
+    "https://vendor.test",
+    "https://instantly.test",
+    "https://hubspot.test",
+    "https://ghl.test",
+]
