@@ -23,6 +23,7 @@ from connectors.models import (
     Enrichment,
     Suppression,
     SuppressionReason,
+    WebhookDeadLetter,
     WebhookEndpoint,
     WebhookEvent,
 )
@@ -393,3 +394,26 @@ class CrmPullAdmin(ReadOnlyAdmin):
             f"{result.get('pages', 0)} page(s): {result.get('created', 0)} new, {result.get('updated', 0)} "
             f"updated, {result.get('skipped', 0)} skipped, {result.get('suppressed', 0)} suppressed"
         )
+
+
+class WebhookDeadLetterAdmin(ReadOnlyAdmin):
+    """Webhook bodies answered 4xx although their sender was proven (connectors.api): read-only,
+    for whoever may read the webhook events."""
+
+    list_display = ("received_at", "system", "reason", "body_bytes", "content_type")
+    list_filter = ("system",)
+    search_fields = ("reason", "body")
+    date_hierarchy = "received_at"
+    readonly_fields = ("system", "received_at", "reason", "body_bytes", "content_type", "body")
+    # Few rows (only refused bodies from proven senders); no full count on filtered pages.
+    show_full_result_count = False
+
+    def has_view_permission(self, request, obj=None):
+        allowed = request.user.has_perm("connectors.view_webhookevent")
+        return allowed or super().has_view_permission(request, obj)
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+
+tenant_site.register(WebhookDeadLetter, WebhookDeadLetterAdmin)

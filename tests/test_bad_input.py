@@ -310,6 +310,28 @@ def test_email_over_254_characters_in_a_webhook_is_stored_without_an_email(alpha
     assert all(e.email == "" for e in events)
 
 
+def test_dead_letters_are_listed_read_only_in_the_admin(
+    alpha, secrets, make_user, django_assert_max_num_queries
+):
+    client = tenant_client(alpha)
+    for n in range(3):
+        ghl(
+            client,
+            raw(f'{{"type": "ContactTagUpdate", "webhookId": "dl-{n}", "timestamp": "2026-01-05T10:00:00"}}'),
+        )
+    admin = tenant_client(alpha, make_user(alpha, Role.TENANT_ADMIN))
+
+    with django_assert_max_num_queries(20):
+        page = admin.get("/admin/connectors/webhookdeadletter/?system__exact=gohighlevel&q=dl-1")
+    connection.set_schema_to_public()
+    add = admin.get("/admin/connectors/webhookdeadletter/add/")
+    connection.set_schema_to_public()
+
+    assert page.status_code == 200
+    assert page.context["cl"].result_count == 1
+    assert add.status_code == 403
+
+
 # --- API ---------------------------------------------------------------------------------------
 
 
