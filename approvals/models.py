@@ -9,6 +9,7 @@ from django.utils import timezone
 from solo.models import SingletonModel
 
 from approvals.registry import Scope, kind_choices
+from connectors.crypto import EncryptedJSONField
 from tenants.roles import Role
 
 
@@ -230,7 +231,9 @@ class EscalationPolicy(SingletonModel):
     l2_contact = models.EmailField(blank=True, help_text="Team lead.")
     l3_contact = models.EmailField(blank=True, help_text="Manager.")
     l4_contact = models.EmailField(blank=True, help_text="Executive.")
-    slack_webhook_url = models.URLField(blank=True, help_text="Slack incoming webhook; optional.")
+    # A secret (whoever has it posts into the channel): encrypted, write-only in the admin, masked in
+    # the audit log (approvals.audit). https only, checked by the admin form.
+    slack_webhook_url = EncryptedJSONField(blank=True, default="", help_text="Slack incoming webhook.")
     default_deadline_hours = models.PositiveIntegerField(default=72)
 
     class Meta:

@@ -50,4 +50,12 @@ def notify_escalation(request: ActionRequest, level: int) -> None:
                 policy.slack_webhook_url, json={"text": f"*{subject}*\n{body}"}, timeout=SLACK_TIMEOUT_SECONDS
             ).raise_for_status()
         except httpx.HTTPError as exc:
-            logger.warning("Slack escalation notice for #%s (L%s) failed: %s", request.pk, level, exc)
+            # Not the error text: httpx puts the URL, a secret, into it.
+            status = getattr(getattr(exc, "response", None), "status_code", None)
+            logger.warning(
+                "Slack escalation notice for #%s (L%s) failed: %s%s",
+                request.pk,
+                level,
+                exc.__class__.__name__,
+                f" (HTTP {status})" if status else "",
+            )

@@ -1,4 +1,9 @@
-"""/healthz: database, Redis and at least one Celery worker; 200 or 503 naming what failed."""
+"""/healthz: database, Redis and at least one Celery worker; 200 or 503 naming what failed.
+
+Anyone may ask (load balancers do, without a login), so an anonymous answer names the failing part
+only: exception text can carry hosts, URLs with passwords or SQL. Tenant admins and platform
+operators, logged in, get the exception class and message too.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +46,16 @@ def _celery() -> str:
 CHECKS = {"database": _database, "redis": _redis, "celery": _celery}
 
 
+def _shows_detail(request) -> bool:
+    from tenants.roles import Role
+    from tenants.services import user_role
+
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or user_role(user) in (Role.TENANT_ADMIN, Role.PLATFORM_OPERATOR)
+
+
 @never_cache
 @require_GET
 def healthz(request):
@@ -52,6 +67,8 @@ def healthz(request):
         except Exception as exc:  # noqa: BLE001 - a health check reports every failure
             results[name] = f"fail: {exc.__class__.__name__}: {exc}"[:300]
             failing.append(name)
+    if failing and not _shows_detail(request):
+        results = {name: "fail" if name in failing else result for name, result in results.items()}
     body = {
         "status": "ok" if not failing else "fail",
         "failing": failing,
