@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import models
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -114,13 +117,21 @@ class RejectForm(forms.Form):
 
 
 class DelegateForm(forms.Form):
-    to_user = forms.ModelChoiceField(
-        queryset=User.objects.filter(is_active=True, is_staff=True), label="Delegate to"
-    )
+    """Lists only colleagues whose role may approve the requests' kinds (never you, never the
+    requester of a single request): the service refuses anyone else as well."""
+
+    to_user = forms.ModelChoiceField(queryset=User.objects.none(), label="Delegate to")
     until = forms.DateTimeField(
         required=False, help_text="Optional end (out of office); afterwards the roster takes over again."
     )
     comment = forms.CharField(required=False)
+
+    def __init__(self, *args, requests: list[ActionRequest], acting_user: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        exclude = [acting_user, *(r.requested_by for r in requests if len(requests) == 1)]
+        self.fields["to_user"].queryset = selectors.delegate_candidates(
+            [r.kind for r in requests], exclude=exclude
+        )
 
 
 class ResolveForm(forms.Form):
@@ -311,10 +322,11 @@ class ActionRequestAdmin(admin.ModelAdmin):
 
     @admin.action(description="Delegate selected requests")
     def delegate_selected(self, request, queryset):
+        selected = list(queryset.select_related("requested_by"))
         return self._bulk(
             request,
             queryset,
-            DelegateForm,
+            partial(DelegateForm, requests=selected, acting_user=request.user),
             "Delegate",
             lambda obj, data: services.action_delegate(
                 request_id=obj.pk,
@@ -347,7 +359,7 @@ class ActionRequestAdmin(admin.ModelAdmin):
                 timeline=selectors.timeline(obj),
                 can_decide=obj.status == Status.PENDING and services.can_decide(request.user, obj),
                 reject_form=RejectForm(),
-                delegate_form=DelegateForm(),
+                delegate_form=DelegateForm(requests=[obj], acting_user=request.user),
                 email_form=EmailEditForm(initial=obj.payload) if obj.kind == "email.send" else None,
                 approvals=obj.approvals.select_related("approver"),
                 gates_now=gates.gates_now(obj) if obj.status in OPEN_STATUSES else [],
@@ -375,8 +387,16 @@ class ActionRequestAdmin(admin.ModelAdmin):
         form_class = forms_by_decision.get(decision)
         if form_class is None:
             raise PermissionDenied
-        form = form_class(request.POST)
         back = reverse("admin:approvals_actionrequest_change", args=[pk])
+        if decision == "delegate":
+            try:
+                services.delegation_check_actor(request.user, obj)
+            except ApprovalError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                return HttpResponseRedirect(back)
+            form = DelegateForm(request.POST, requests=[obj], acting_user=request.user)
+        else:
+            form = form_class(request.POST)
         if not form.is_valid():
             for field, errors in form.errors.items():
                 self.message_user(request, f"{field}: {' '.join(errors)}", messages.ERROR)
@@ -443,83 +463,14 @@ class ApproverRuleAdmin(admin.ModelAdmin):
     ordering = ("priority", "id")
 
 
-class EscalationPolicyForm(forms.ModelForm):
-    """The Slack webhook URL is a secret: written here, never rendered back (like credentials)."""
-
-    new_slack_webhook_url = forms.URLField(
-        required=False,
-        assume_scheme="https",
-        max_length=500,
-        widget=forms.PasswordInput(render_value=False),
-        label="Slack webhook URL",
-        help_text="Write-only: never shown back. Leave empty to keep the stored one.",
-    )
-    clear_slack_webhook_url = forms.BooleanField(required=False, label="Remove the Slack webhook")
-
-    class Meta:
-        model = EscalationPolicy
-        fields = (
-            "l2_after_minutes",
-            "l3_after_minutes",
-            "l4_after_minutes",
-            "l2_contact",
-            "l3_contact",
-            "l4_contact",
-            "default_deadline_hours",
-        )
-
-    def clean_new_slack_webhook_url(self) -> str:
-        url = self.cleaned_data["new_slack_webhook_url"]
-        if url and not url.startswith("https://"):
-            raise forms.ValidationError("A Slack webhook URL is https.")
-        return url
-
-    def save(self, commit=True):
-        policy = super().save(commit=False)
-        if self.cleaned_data.get("new_slack_webhook_url"):
-            policy.slack_webhook_url = self.cleaned_data["new_slack_webhook_url"]
-        elif self.cleaned_data.get("clear_slack_webhook_url"):
-            policy.slack_webhook_url = ""
-        if commit:
-            policy.save()
-        return policy
-
-
 @admin.register(EscalationPolicy, site=tenant_site)
 class EscalationPolicyAdmin(SingletonModelAdmin):
-    form = EscalationPolicyForm
-    readonly_fields = ("slack_webhook",)
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
         (
             "Delays (minutes without a decision)",
             {"fields": ("l2_after_minutes", "l3_after_minutes", "l4_after_minutes")},
         ),
-        (
-            "Who is told",
-            {
-                "fields": (
-                    "l2_contact",
-                    "l3_contact",
-                    "l4_contact",
-                    "slack_webhook",
-                    "new_slack_webhook_url",
-                    "clear_slack_webhook_url",
-                )
-            },
-        ),
+        ("Who is told", {"fields": ("l2_contact", "l3_contact", "l4_contact", "slack_webhook_url")}),
         ("Deadline", {"fields": ("default_deadline_hours",)}),
     )
-
-    @admin.display(description="Slack webhook")
-    def slack_webhook(self, obj: EscalationPolicy) -> str:
-        return "Set (write-only)" if obj and obj.slack_webhook_url else "Not set"
-
-    def get_fieldsets(self, request, obj=None):
-        if self.has_change_permission(request, obj):
-            return self.fieldsets
-        # Those who may only look see whether a webhook is set, not the fields that write it.
-        hidden = {"new_slack_webhook_url", "clear_slack_webhook_url"}
-        return [
-            (name, {**options, "fields": tuple(f for f in options["fields"] if f not in hidden)})
-            for name, options in self.fieldsets
-        ]

@@ -26,12 +26,19 @@ VIEW = "%(app_label)s.view_%(model_name)s"
 class ApprovalQueuePermission(StrictModelPermissions):
     """Every method needs the view permission; nobody holds add/change on requests.
 
-    Proposing is open to any tenant user who can see the queue (what is proposed still waits for
-    an approver). Who may decide is not a model permission: the services check the kind's scope,
-    four eyes and delegation, and answer NotAllowed (403) with a reason.
+    Proposing needs the proposer permission too (what is proposed still waits for an approver;
+    the service checks it again). Who may decide is not a model permission: the services check
+    the kind's scope, four eyes and delegation, and answer NotAllowed (403) with a reason.
     """
 
     perms_map = {**StrictModelPermissions.perms_map, "POST": [VIEW]}
+
+    def has_permission(self, request, view) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        if getattr(view, "action", None) == "create":
+            return request.user.has_perm(services.PROPOSE_PERMISSION)
+        return True
 
 
 ERRORS = {
@@ -104,7 +111,9 @@ class ActionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
     @extend_schema(
         summary="Propose an action (idempotent by key)",
         description=(
-            "Any tenant user who can see the queue may propose; the rollout phase decides what "
+            "Needs approvals.propose_action (tenant admin, RevOps, AE; not viewers). "
+            "evaluation_score and release_decision are refused (400): only a skill run's evaluation "
+            "sets them. The rollout phase decides what "
             "happens next (shadow: recorded as shadowed). A repeated idempotency key answers 200 "
             "with the request first proposed under it, unchanged."
         ),
@@ -113,6 +122,7 @@ class ActionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
             201: s.ActionRequestDetailSerializer,
             200: OpenApiResponse(s.ActionRequestDetailSerializer, description="Key seen before."),
             400: ERRORS[400],
+            403: OpenApiResponse(description="Your role cannot propose."),
         },
     )
     def create(self, request, *args, **kwargs):
@@ -126,8 +136,6 @@ class ActionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
                 idempotency_key=data["idempotency_key"],
                 requested_by=request.user,
                 execution_mode=data["execution_mode"],
-                release_decision=data["release_decision"],
-                evaluation_score=data["evaluation_score"],
             )
         return self._detail(proposed.pk, status.HTTP_200_OK if seen else status.HTTP_201_CREATED)
 
@@ -170,7 +178,12 @@ class ActionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
     @action(detail=True, methods=["post"])
     def delegate(self, request, pk=None):
         obj = self.get_object()
-        data = self._input(s.DelegateSerializer)
+        services.delegation_check_actor(request.user, obj)  # 403 before any word on the colleague
+        serializer = s.DelegateSerializer(
+            data=request.data, context={"action_request": obj, "acting_user": request.user}
+        )
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         with set_actor(request.user):
             services.action_delegate(
                 request_id=obj.pk,
@@ -180,6 +193,18 @@ class ActionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
                 comment=data["comment"],
             )
         return self._detail(obj.pk)
+
+    @extend_schema(
+        summary="Who this request can be delegated to",
+        description="Colleagues whose role may approve the request's kind, minus you and the requester.",
+        responses={200: s.DelegateCandidateSerializer(many=True), **ERRORS},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def delegates(self, request, pk=None):
+        obj = self.get_object()
+        services.delegation_check_actor(request.user, obj)
+        candidates = selectors.delegate_candidates([obj.kind], exclude=[request.user, obj.requested_by])
+        return Response(s.DelegateCandidateSerializer(candidates, many=True).data)
 
     @extend_schema(
         summary="Edit the payload's editable fields (the original is kept)",

@@ -118,6 +118,7 @@ class ActionRequest(models.Model):
         permissions = (
             *Scope.ALL,
             ("resolve_execution", "Can re-queue or resolve a failed or unknown-outcome request"),
+            ("propose_action", "Can propose an action (it still waits for an approver)"),
         )
         indexes = [
             # the queue: open requests by deadline, and "my queue"

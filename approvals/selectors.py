@@ -38,3 +38,19 @@ def agreement_rate() -> dict[str, float | int | None]:
     )
     total, agreed = counts["decided"], counts["agreed"]
     return {"decided": total, "agreed": agreed, "rate": (agreed / total) if total else None}
+
+
+def delegate_candidates(
+    kinds: list[str] | tuple[str, ...], *, exclude: list[User | None] = ()
+) -> QuerySet[User]:
+    """Active console users whose *role* may approve every one of ``kinds`` (an object permission
+    on one request does not count), minus ``exclude`` (the delegator, the requester)."""
+    from approvals import registry
+    from tenants.roles import roles_holding
+
+    users = User.objects.filter(is_active=True, is_staff=True)
+    for kind in set(kinds):
+        roles = roles_holding(registry.get_kind(kind).permission)
+        users = users.filter(pk__in=User.objects.filter(groups__name__in=[r.group_name for r in roles]))
+    excluded = [user.pk for user in exclude if user is not None]
+    return users.exclude(pk__in=excluded).order_by("username")

@@ -9,8 +9,9 @@ from __future__ import annotations
 from django.contrib.auth.models import User
 from rest_framework import serializers
 
-from approvals.models import ActionRequest, Approval, Event, ExecutionMode, Impact, ReleaseDecision, Status
+from approvals.models import ActionRequest, Approval, Event, ExecutionMode, Impact, Status
 from approvals.registry import kind_choices
+from approvals.selectors import delegate_candidates
 
 COMMENT_MAX = 5000
 
@@ -124,22 +125,22 @@ class ProposeSerializer(serializers.Serializer):
     payload = serializers.JSONField(help_text="Must match the kind's JSON schema.")
     idempotency_key = serializers.CharField(max_length=200)
     execution_mode = serializers.ChoiceField(choices=ExecutionMode.choices, default=ExecutionMode.EXECUTE)
-    release_decision = serializers.ChoiceField(
-        choices=ReleaseDecision.choices, required=False, allow_blank=True, default=""
-    )
-    evaluation_score = serializers.DecimalField(
-        max_digits=5, decimal_places=2, required=False, allow_null=True, default=None
-    )
 
-    def validate_release_decision(self, value: str) -> str:
-        # In the autonomous phase auto_deliver skips every approver; a person calling the API must
-        # not be able to claim it for their own proposal (that is the evaluator's verdict).
-        if value == ReleaseDecision.AUTO_DELIVER:
+    EVALUATION_FIELDS = ("evaluation_score", "release_decision")
+
+    def validate(self, attrs: dict) -> dict:
+        # The evaluation is a skill run's verdict on its own output: a proposer who sends one is
+        # told so (400) rather than having it silently dropped. auto_deliver would even skip every
+        # approver in the autonomous phase.
+        sent = [field for field in self.EVALUATION_FIELDS if field in getattr(self, "initial_data", {})]
+        if sent:
             raise serializers.ValidationError(
-                "auto_deliver is only set by the evaluation of a skill run; "
-                "a proposal made through the API always waits for an approver."
+                {
+                    field: "Set only by the evaluation of a skill run, never by the proposer: leave it out."
+                    for field in sent
+                }
             )
-        return value
+        return attrs
 
 
 class ApproveSerializer(serializers.Serializer):
@@ -158,13 +159,37 @@ class RejectSerializer(serializers.Serializer):
 
 
 class DelegateSerializer(serializers.Serializer):
+    """Needs ``context={"action_request": ..., "acting_user": ...}``: the colleague must be one of
+    the request's delegate candidates (their role may approve its kind; not you, not the requester)."""
+
     to_user = serializers.SlugRelatedField(
-        slug_field="username", queryset=User.objects.all(), help_text="Username of the colleague."
+        slug_field="username",
+        queryset=User.objects.none(),
+        help_text="Username of a colleague whose role may approve this kind (see .../delegates/).",
+        error_messages={
+            "does_not_exist": "{value} cannot take this request: delegate to a colleague whose role may "
+            "approve its kind (not yourself, not the requester; see .../delegates/)."
+        },
     )
     until = serializers.DateTimeField(
         required=False, allow_null=True, default=None, help_text="Then the roster takes over again."
     )
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=COMMENT_MAX)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request, user = self.context.get("action_request"), self.context.get("acting_user")
+        if request is not None:
+            self.fields["to_user"].queryset = delegate_candidates(
+                [request.kind], exclude=[user, request.requested_by]
+            )
+
+
+class DelegateCandidateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ("username", "first_name", "last_name", "email")
+        read_only_fields = fields
 
 
 class EditPayloadSerializer(serializers.Serializer):

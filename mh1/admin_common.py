@@ -6,13 +6,31 @@ from auditlog.admin import LogEntryAdmin
 from auditlog.models import LogEntry
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django.contrib.auth.models import Group, User
+from django.core.exceptions import ValidationError
 
 from mh1.admin_sites import public_site, tenant_site
 
 
+class RoleUserChangeForm(UserChangeForm):
+    def clean_is_active(self):
+        from tenants.services import login_reactivation_check
+
+        active = self.cleaned_data.get("is_active")
+        if active and self.instance.pk and not self.instance.is_active:
+            try:
+                login_reactivation_check(username=self.instance.username)
+            except ValidationError as exc:
+                raise ValidationError(exc.message_dict["is_active"]) from exc
+        return active
+
+
 class RoleUserAdmin(UserAdmin):
-    """Users get roles (groups) only: no superusers, no one-off permissions (fail closed)."""
+    """Users get roles (groups) only: no superusers, no one-off permissions (fail closed). A login
+    the platform revoked is not re-enabled here (only a new grant does that)."""
+
+    form = RoleUserChangeForm
 
     fieldsets = (
         (None, {"fields": ("username", "password")}),

@@ -265,7 +265,8 @@ TENANT_TASK_CACHE_SECONDS = int(os.environ.get("TENANT_TASK_CACHE_SECONDS", "5")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: a bad token answers 401 with WWW-Authenticate, not a bare 403.
-        "rest_framework.authentication.TokenAuthentication",
+        # our own hashed tokens (tenants/policy/tokens.py), same "Authorization: Token <key>" header
+        "tenants.policy.tokens.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["mh1.api_permissions.StrictModelPermissions"],

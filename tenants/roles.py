@@ -61,6 +61,12 @@ _EDIT_ROSTER = [
     "approvals.change_escalationpolicy",
 ]
 
+# A person proposes an action (it still waits for an approver of its kind; the requester never
+# approves their own). Viewers only read.
+_PROPOSE = ["approvals.propose_action"]
+# API tokens: everyone manages their own, and only their own (shown once, stored hashed).
+_OWN_TOKENS = ["policy.view_apitoken", "policy.add_apitoken", "policy.delete_apitoken"]
+
 _VIEW_LEADS = ["campaigns.view_lead"]
 _EDIT_LEADS = [
     "campaigns.view_lead",
@@ -99,10 +105,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "auth.add_user",
             "auth.change_user",
             "auth.view_group",
-            "authtoken.view_tokenproxy",
-            "authtoken.add_tokenproxy",
-            "authtoken.delete_tokenproxy",
         ]
+        + _PROPOSE
+        + _OWN_TOKENS
     ),
     Role.REVOPS: frozenset(
         _VIEW_POLICY
@@ -114,6 +119,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         + _EDIT_LEADS
         + ["connectors.add_suppression"]
         + ["approvals.approve_enrichment", "approvals.approve_campaign_change"]
+        + _PROPOSE
+        + _OWN_TOKENS
     ),
     Role.AE: frozenset(
         [
@@ -124,9 +131,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "connectors.view_suppression",
             "connectors.add_suppression",
             *_VIEW_LEADS,
+            # AEs own their accounts and send the odd one-off email or CRM fix; four eyes still
+            # holds: the requester never approves their own request, and the evaluation fields are
+            # a skill run's only.
+            *_PROPOSE,
+            *_OWN_TOKENS,
         ]
     ),
-    Role.VIEWER: frozenset(_VIEW_POLICY + _READ_OPS + _READ_QUEUE + _READ_CONNECTORS + _VIEW_LEADS),
+    Role.VIEWER: frozenset(
+        _VIEW_POLICY + _READ_OPS + _READ_QUEUE + _READ_CONNECTORS + _VIEW_LEADS + _OWN_TOKENS
+    ),
     Role.PLATFORM_OPERATOR: frozenset(
         [
             "tenants.view_tenant",
@@ -161,3 +175,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
 }
 
 PUBLIC_ROLES = (Role.PLATFORM_OPERATOR,)
+
+
+def roles_holding(permission: str) -> list[Role]:
+    """The tenant roles whose map holds ``permission`` ("app_label.codename")."""
+    return [role for role in Role.tenant_roles() if permission in ROLE_PERMISSIONS[role]]

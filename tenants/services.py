@@ -257,9 +257,15 @@ def access_grant(
 
 
 def access_revoke(*, acting_user: User | None, grant: TenantAccessGrant) -> TenantAccessGrant:
-    """Take a person's access to a tenant away: the login there is deactivated at once."""
+    """Take a person's access to a tenant away: the login there is deactivated at once, and their
+    API tokens deleted (a token outlives no grant). Only a new grant re-enables the login."""
+    from tenants.policy.tokens import api_tokens_delete
+
     with in_tenant_as_platform(grant.tenant, acting_user), transaction.atomic():
         User.objects.filter(username=grant.email).update(is_active=False)
+        api_tokens_delete(
+            user_ids=list(User.objects.filter(username=grant.email).values_list("pk", flat=True))
+        )
         # Sessions of that user in this schema end now, not when they expire.
         _end_sessions_of(grant.email)
     connection.set_schema_to_public()
@@ -268,6 +274,24 @@ def access_revoke(*, acting_user: User | None, grant: TenantAccessGrant) -> Tena
         grant.revoked_at = timezone.now()
         grant.save(update_fields=["is_active", "revoked_at"])
     return grant
+
+
+def login_reactivation_check(*, username: str) -> None:
+    """Inside a tenant, refuse to re-enable a login whose access the platform revoked: only a new
+    grant (access_grant, by a platform operator) does that. Raises ValidationError with the reason."""
+    tenant = getattr(connection, "tenant", None)
+    if tenant is None or tenant.schema_name == get_public_schema_name():
+        return
+    revoked = TenantAccessGrant.objects.filter(
+        tenant_id=tenant.pk, email=username.strip().lower(), is_active=False
+    ).exists()
+    if revoked:
+        raise ValidationError(
+            {
+                "is_active": f"{username}'s access to this tenant was revoked by the platform: only a "
+                "platform operator can grant it again."
+            }
+        )
 
 
 def _end_sessions_of(username: str) -> None:

@@ -6,11 +6,11 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connection
 from django_tenants.utils import tenant_context
-from rest_framework.authtoken.models import Token
 
 from tenants.models import Tenant
 from tenants.policy.models import Heartbeat, IcpDefinition
 from tenants.policy.tasks import heartbeat
+from tenants.policy.tokens import api_token_create
 from tenants.roles import Role
 from tests.conftest import PASSWORD
 
@@ -70,9 +70,9 @@ def test_session_from_alpha_does_not_work_on_bravo(alpha, bravo, make_user, clie
 def test_api_token_from_alpha_is_refused_on_bravo(alpha, bravo, make_user, client_for):
     user = make_user(alpha, Role.VIEWER)
     with tenant_context(alpha):
-        token = Token.objects.create(user=user)
+        _, key = api_token_create(acting_user=user, name="script")
     connection.set_schema_to_public()
-    auth = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    auth = {"HTTP_AUTHORIZATION": f"Token {key}"}
 
     assert client_for(alpha).get("/api/v1/me/", **auth).json()["tenant"] == "alpha"
     assert client_for(bravo).get("/api/v1/me/", **auth).status_code == 401

@@ -42,7 +42,7 @@ MATRIX = [
     ("GET", "/admin/auth/user/", {ADMIN}),
     ("GET", "/admin/auth/user/add/", {ADMIN}),
     ("GET", "/admin/auth/group/", {ADMIN}),
-    ("GET", "/admin/authtoken/tokenproxy/", {ADMIN}),
+    ("GET", "/admin/policy/apitoken/", EVERY_ROLE),
     ("GET", "/api/v1/policy/sending/", EVERY_ROLE),
     ("PATCH", "/api/v1/policy/sending/", {ADMIN, REVOPS}),
     ("GET", "/api/v1/heartbeats/", EVERY_ROLE),

@@ -17,6 +17,7 @@ from approvals.services.decisions import (
     action_delegate,
     action_edit_payload,
     action_reject,
+    delegation_check_actor,
 )
 from approvals.services.execution import (
     RESOLVE_PERMISSION,
@@ -26,7 +27,7 @@ from approvals.services.execution import (
     execution_is_live,
     execution_lease,
 )
-from approvals.services.proposal import action_propose
+from approvals.services.proposal import PROPOSE_PERMISSION, action_propose
 from approvals.services.sweeps import (
     STALE_APPROVED,
     STALE_EXECUTING,
@@ -39,6 +40,7 @@ from approvals.services.sweeps import (
 
 __all__ = [
     "MAX_ETA",
+    "PROPOSE_PERMISSION",
     "RESOLVE_PERMISSION",
     "STALE_APPROVED",
     "STALE_EXECUTING",
@@ -54,6 +56,7 @@ __all__ = [
     "action_requeue",
     "action_resolve",
     "can_decide",
+    "delegation_check_actor",
     "delegations_fall_back",
     "execution_is_live",
     "execution_lease",

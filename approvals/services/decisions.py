@@ -7,7 +7,6 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
-from guardian.shortcuts import assign_perm
 
 from approvals import registry
 from approvals.errors import (
@@ -16,7 +15,6 @@ from approvals.errors import (
     PayloadInvalid,
     ReasonRequired,
 )
-from approvals.gates import can_decide
 from approvals.locks import request_for_update
 from approvals.models import (
     ActionRequest,
@@ -144,6 +142,12 @@ def action_edit_payload(*, request_id: int, acting_user: User, changes: dict[str
     return request
 
 
+def delegation_check_actor(acting_user: User, request: ActionRequest) -> None:
+    """Only someone holding the kind's scope hands a request on: being its assignee is not enough
+    (the roster may route a request to anyone, and a delegation never grants a scope)."""
+    _check_can_decide(acting_user, request)
+
+
 @transaction.atomic
 def action_delegate(
     *,
@@ -153,30 +157,38 @@ def action_delegate(
     until: datetime | None = None,
     comment: str = "",
 ) -> ActionRequest:
-    """Hand a pending request to a colleague, optionally until a time (then the roster again)."""
+    """Hand a pending request to a colleague whose role may approve its kind, optionally until a
+    time (then the roster again). The delegate decides with their own role's scope: nothing is
+    granted, so a delegation can never lift someone above their role."""
+    from approvals.selectors import delegate_candidates
+
     request = request_for_update(request_id)
     if request.status != Status.PENDING:
         raise IllegalTransition(
             f"Request #{request.pk} is {request.status}: only pending requests can be delegated."
         )
-    if not (request.assigned_to_id == acting_user.pk or can_decide(acting_user, request)):
-        raise NotAllowed("Only the assignee or an approver of this kind can delegate it.")
-    if not (to_user.is_active and to_user.is_staff):
-        raise NotAllowed(f"{to_user.get_username()} cannot work in this console.")
+    delegation_check_actor(acting_user, request)
+    if to_user.pk == acting_user.pk:
+        raise NotAllowed("You cannot delegate a request to yourself: choose a colleague.")
     if to_user.pk == request.requested_by_id:
         raise NotAllowed("A request cannot be delegated to the person who requested it.")
+    if not (to_user.is_active and to_user.is_staff):
+        raise NotAllowed(f"{to_user.get_username()} cannot work in this console.")
+    if not delegate_candidates([request.kind]).filter(pk=to_user.pk).exists():
+        spec = registry.get_kind(request.kind)
+        raise NotAllowed(
+            f"{to_user.get_username()}'s role cannot approve '{spec.label}' actions "
+            f"(needs {spec.permission}): delegate to someone whose role can."
+        )
     if until is not None and until <= timezone.now():
         raise PayloadInvalid("The delegation must end in the future.")
     previous = request.assigned_to
     if previous is not None and previous.pk != to_user.pk:
+        # object permissions given by delegations before roles decided alone
         _revoke_object_perms(previous, request)
     request.assigned_to = to_user
     request.delegated_until = until
     request.save(update_fields=["assigned_to", "delegated_until", "updated_at"])
-    # The delegate may decide on this request even without the kind's scope by role.
-    spec = registry.get_kind(request.kind)
-    assign_perm(spec.permission, to_user, request)
-    assign_perm("approvals.view_actionrequest", to_user, request)
     _event(
         request,
         "delegated",

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from approvals import gates, registry
 from approvals.errors import (
+    NotAllowed,
     PayloadInvalid,
 )
 from approvals.impact import assess
@@ -34,6 +35,8 @@ from mh1.context import correlation_id as current_correlation_id
 from tenants.policy.models import RolloutPhase, RolloutSettings
 
 logger = logging.getLogger(__name__)
+
+PROPOSE_PERMISSION = "approvals.propose_action"
 
 
 def _ai_decision(release_decision: str) -> str:
@@ -63,6 +66,15 @@ def action_propose(
     """
     from connectors.ledger import RESERVED_PREFIXES, is_reserved
 
+    if requested_by is not None:
+        if not requested_by.has_perm(PROPOSE_PERMISSION):
+            raise NotAllowed(f"Your role cannot propose actions (needs {PROPOSE_PERMISSION}).")
+        if evaluation_score is not None or release_decision:
+            # the evaluation is a skill run's verdict on its own output, never the proposer's
+            raise PayloadInvalid(
+                "Only a skill run's evaluation sets evaluation_score and release_decision, "
+                "never a person's proposal."
+            )
     spec = registry.get_kind(kind)
     if not isinstance(idempotency_key, str) or not idempotency_key or len(idempotency_key) > 200:
         raise PayloadInvalid("An idempotency key of 1-200 characters is required.")

@@ -8,11 +8,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import tenant_context
-from rest_framework.authtoken.models import Token
 
 from approvals.models import ActionRequest, ApproverRule, Event, Status
 from approvals.services import action_propose, action_reject
 from approvals.tests.factories import email_payload, propose_email, set_phase
+from tenants.policy.tokens import api_token_create
 from tenants.roles import Role
 
 pytestmark = pytest.mark.django_db
@@ -363,7 +363,7 @@ def test_propose_in_shadow_phase_ends_shadowed(alpha, people, client_for, in_alp
     in_alpha(set_phase, "shadow")
     body = {"kind": "email.send", "payload": email_payload(), "idempotency_key": "shadow-1"}
 
-    response = _post(client_for(alpha, people["viewer"]), BASE, body)
+    response = _post(client_for(alpha, people["revops"]), BASE, body)
 
     assert response.status_code == 201
     assert response.json()["status"] == Status.SHADOWED
@@ -435,11 +435,12 @@ def test_a_person_cannot_claim_auto_deliver(alpha, people, client_for, in_alpha)
     reviewed = _post(
         client_for(alpha, people["admin"]),
         BASE,
-        {**body, "idempotency_key": "reviewed", "release_decision": "human_review"},
+        {key: value for key, value in body.items() if key != "release_decision"}
+        | {"idempotency_key": "reviewed"},
     )
 
     assert response.status_code == 400
-    assert "auto_deliver is only set by the evaluation" in response.json()["release_decision"][0]
+    assert "only by the evaluation of a skill run" in response.json()["release_decision"][0]
     assert reviewed.status_code == 201 and reviewed.json()["status"] == Status.PENDING
     assert in_alpha(ActionRequest.objects.count) == before + 1
 
@@ -464,9 +465,9 @@ def test_another_tenants_request_is_not_found(alpha, bravo, people, make_user, c
 
 def test_token_auth_lists_and_decides(alpha, people, client_for, in_alpha):
     request = in_alpha(propose_email, requested_by=people["admin"])
-    token = in_alpha(Token.objects.create, user=people["ae"])
+    _, key = in_alpha(api_token_create, acting_user=people["ae"], name="script")
     client = client_for(alpha)
-    auth = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    auth = {"HTTP_AUTHORIZATION": f"Token {key}"}
 
     listed = client.get(BASE, **auth)
     approved = client.post(url(request.pk, "approve"), {}, content_type="application/json", **auth)
@@ -498,3 +499,64 @@ def test_schema_documents_the_approval_endpoints(alpha, people, client_for):
     assert schema["components"]["schemas"]["Reject"]["required"] == ["reason"]
     list_params = {p["name"] for p in paths[BASE]["get"]["parameters"]}
     assert {"status", "kind", "impact_level", "mine", "overdue", "limit", "offset"} <= list_params
+
+
+# --- proposals: who may propose, and who sets the evaluation -----------------------------------
+
+
+def test_viewer_cannot_propose(alpha, people, client_for, in_alpha):
+    before = in_alpha(ActionRequest.objects.count)
+    body = {"kind": "email.send", "payload": email_payload(), "idempotency_key": "viewer-proposes"}
+
+    response = _post(client_for(alpha, people["viewer"]), BASE, body)
+
+    assert response.status_code == 403
+    assert in_alpha(ActionRequest.objects.count) == before
+
+
+@pytest.mark.parametrize("who", ["admin", "revops", "ae"])
+def test_proposer_roles_may_propose(alpha, people, client_for, who):
+    body = {"kind": "email.send", "payload": email_payload(), "idempotency_key": f"{who}-proposes"}
+
+    response = _post(client_for(alpha, people[who]), BASE, body)
+
+    assert response.status_code == 201, response.content
+    assert response.json()["requested_by"] == people[who].username
+
+
+def test_the_service_refuses_a_person_without_the_proposer_permission(alpha, people, in_alpha):
+    from approvals.errors import NotAllowed
+
+    with pytest.raises(NotAllowed, match="cannot propose"):
+        in_alpha(propose_email, requested_by=people["viewer"])
+
+
+@pytest.mark.parametrize(
+    "evaluation",
+    [
+        {"evaluation_score": "0.99"},
+        {"release_decision": "human_review"},
+        {"release_decision": "auto_deliver"},
+    ],
+    ids=["score", "human_review", "auto_deliver"],
+)
+def test_a_proposer_cannot_set_the_evaluation(alpha, people, client_for, in_alpha, evaluation):
+    before = in_alpha(ActionRequest.objects.count)
+    body = {"kind": "email.send", "payload": email_payload(), "idempotency_key": "self-scored", **evaluation}
+
+    response = _post(client_for(alpha, people["revops"]), BASE, body)
+
+    assert response.status_code == 400
+    (field,) = evaluation
+    assert "only by the evaluation of a skill run" in response.json()[field][0]
+    assert in_alpha(ActionRequest.objects.count) == before
+
+
+def test_the_service_keeps_the_evaluation_to_skill_runs(alpha, people, in_alpha):
+    from approvals.errors import PayloadInvalid
+
+    with pytest.raises(PayloadInvalid, match="skill run"):
+        in_alpha(propose_email, requested_by=people["revops"], evaluation_score=0.99)
+    scored = in_alpha(propose_email, skill_run="run-1", evaluation_score=0.5, release_decision="human_review")
+
+    assert float(scored.evaluation_score) == 0.5 and scored.release_decision == "human_review"

@@ -5,8 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.contrib.postgres.forms import SimpleArrayField
-from rest_framework.authtoken.admin import TokenAdmin
-from rest_framework.authtoken.models import TokenProxy
+from django.template.response import TemplateResponse
 from solo.admin import SingletonModelAdmin
 
 from mh1.admin_sites import tenant_site
@@ -17,6 +16,7 @@ from tenants.policy.models import (
     RolloutSettings,
     SendingPolicy,
 )
+from tenants.policy.tokens import ApiToken, api_token_create
 
 
 class PolicyAdmin(SingletonModelAdmin):
@@ -122,5 +122,39 @@ class HeartbeatAdmin(admin.ModelAdmin):
         return False
 
 
-# API tokens: a tenant admin issues them; a token only works on its own tenant's host.
-tenant_site.register(TokenProxy, TokenAdmin)
+@admin.register(ApiToken, site=tenant_site)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """My API tokens: everyone sees and creates only their own; the key is shown once, at creation.
+
+    A token only works on its own tenant's host (each schema has its own table).
+    """
+
+    fields = ("name",)
+    list_display = ("name", "prefix", "created_at", "last_used_at")
+    ordering = ("-created_at",)
+    list_per_page = 50
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(user=request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a token is created or deleted, never edited
+
+    def save_model(self, request, obj, form, change):
+        token, key = api_token_create(acting_user=request.user, name=form.cleaned_data["name"])
+        obj.pk, obj.user, obj.prefix, obj.digest = token.pk, token.user, token.prefix, token.digest
+        request._new_api_key = key
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # Shown in this one answer only: never in a message (stored in the session or a cookie),
+        # never again afterwards.
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Your new API token",
+            "opts": self.model._meta,
+            "token": obj,
+            "key": request._new_api_key,
+        }
+        response = TemplateResponse(request, "admin/policy/apitoken/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response

@@ -255,3 +255,7 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"Heartbeat at {self.ran_at:%Y-%m-%d %H:%M:%S}"
+
+
+# The API token model lives beside its authentication class and services.
+from tenants.policy.tokens import ApiToken  # noqa: E402, F401
