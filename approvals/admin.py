@@ -9,7 +9,6 @@ from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import models
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -463,14 +462,83 @@ class ApproverRuleAdmin(admin.ModelAdmin):
     ordering = ("priority", "id")
 
 
+class EscalationPolicyForm(forms.ModelForm):
+    """The Slack webhook URL is a secret: written here, never rendered back (like credentials)."""
+
+    new_slack_webhook_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        max_length=500,
+        widget=forms.PasswordInput(render_value=False),
+        label="Slack webhook URL",
+        help_text="Write-only: never shown back. Leave empty to keep the stored one.",
+    )
+    clear_slack_webhook_url = forms.BooleanField(required=False, label="Remove the Slack webhook")
+
+    class Meta:
+        model = EscalationPolicy
+        fields = (
+            "l2_after_minutes",
+            "l3_after_minutes",
+            "l4_after_minutes",
+            "l2_contact",
+            "l3_contact",
+            "l4_contact",
+            "default_deadline_hours",
+        )
+
+    def clean_new_slack_webhook_url(self) -> str:
+        url = self.cleaned_data["new_slack_webhook_url"]
+        if url and not url.startswith("https://"):
+            raise forms.ValidationError("A Slack webhook URL is https.")
+        return url
+
+    def save(self, commit=True):
+        policy = super().save(commit=False)
+        if self.cleaned_data.get("new_slack_webhook_url"):
+            policy.slack_webhook_url = self.cleaned_data["new_slack_webhook_url"]
+        elif self.cleaned_data.get("clear_slack_webhook_url"):
+            policy.slack_webhook_url = ""
+        if commit:
+            policy.save()
+        return policy
+
+
 @admin.register(EscalationPolicy, site=tenant_site)
 class EscalationPolicyAdmin(SingletonModelAdmin):
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    form = EscalationPolicyForm
+    readonly_fields = ("slack_webhook",)
     fieldsets = (
         (
             "Delays (minutes without a decision)",
             {"fields": ("l2_after_minutes", "l3_after_minutes", "l4_after_minutes")},
         ),
-        ("Who is told", {"fields": ("l2_contact", "l3_contact", "l4_contact", "slack_webhook_url")}),
+        (
+            "Who is told",
+            {
+                "fields": (
+                    "l2_contact",
+                    "l3_contact",
+                    "l4_contact",
+                    "slack_webhook",
+                    "new_slack_webhook_url",
+                    "clear_slack_webhook_url",
+                )
+            },
+        ),
         ("Deadline", {"fields": ("default_deadline_hours",)}),
     )
+
+    @admin.display(description="Slack webhook")
+    def slack_webhook(self, obj: EscalationPolicy) -> str:
+        return "Set (write-only)" if obj and obj.slack_webhook_url else "Not set"
+
+    def get_fieldsets(self, request, obj=None):
+        if self.has_change_permission(request, obj):
+            return self.fieldsets
+        # Those who may only look see whether a webhook is set, not the fields that write it.
+        hidden = {"new_slack_webhook_url", "clear_slack_webhook_url"}
+        return [
+            (name, {**options, "fields": tuple(f for f in options["fields"] if f not in hidden)})
+            for name, options in self.fieldsets
+        ]
