@@ -8,14 +8,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 from solo.admin import SingletonModelAdmin
@@ -31,19 +29,9 @@ from approvals.models import (
     Status,
 )
 from approvals.preview import render_preview
+from mh1.admin_search import Exact, VolumeAdminMixin, email_or_text_exact, int_exact
 from mh1.admin_sites import tenant_site
 from tenants.services import user_role
-
-# Counting beyond this many rows costs time and tells a person nothing: "10 000+" is enough.
-COUNT_CAP = 10_000
-
-
-class CappedCountPaginator(Paginator):
-    """Counts at most COUNT_CAP + 1 rows, so the queue page costs the same at 1 000 or 1 000 000."""
-
-    @cached_property
-    def count(self) -> int:
-        return self.object_list[: COUNT_CAP + 1].count()
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -143,7 +131,7 @@ class EmailEditForm(forms.Form):
 
 
 @admin.register(ActionRequest, site=tenant_site)
-class ActionRequestAdmin(admin.ModelAdmin):
+class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "kind",
@@ -157,13 +145,15 @@ class ActionRequestAdmin(admin.ModelAdmin):
     )
     list_display_links = ("id", "kind")
     list_filter = (StatusFilter, MyQueueFilter, OverdueFilter, "kind", "impact_level")
-    search_fields = ("=id", "=idempotency_key", "=correlation_id", "target")
+    exact_search_fields = (
+        Exact("id", int_exact),
+        Exact("idempotency_key"),
+        Exact("correlation_id"),
+        Exact("target", email_or_text_exact),
+    )
     ordering = ("deadline", "id")
     list_select_related = ("assigned_to",)
     list_per_page = 50
-    paginator = CappedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
     actions = ("approve_selected", "reject_selected", "delegate_selected")
     change_form_template = "admin/approvals/actionrequest/change_form.html"
     fieldsets = (

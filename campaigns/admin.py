@@ -14,11 +14,13 @@ from import_export.formats.base_formats import CSV
 from campaigns.import_storage import TenantUploadStorage, UploadNotFound, upload_name_valid
 from campaigns.models import FieldMap, Lead, LifecycleStage
 from campaigns.resources import LeadResource
+from mh1.addresses import domain_normalize, email_normalize
+from mh1.admin_search import Exact, VolumeAdminMixin, lookup_choices_filter
 from mh1.admin_sites import tenant_site
 
 
 @admin.register(Lead, site=tenant_site)
-class LeadAdmin(ImportExportModelAdmin):
+class LeadAdmin(VolumeAdminMixin, ImportExportModelAdmin):
     resource_classes = [LeadResource]
     import_formats = [CSV]
     export_formats = [CSV]
@@ -38,8 +40,18 @@ class LeadAdmin(ImportExportModelAdmin):
         "legal_basis",
         "updated_at",
     )
-    list_filter = ("lifecycle_stage", "source_system", "icp_tier", "legal_basis")
-    search_fields = ("email", "company", "company_domain")
+    list_filter = (
+        lookup_choices_filter(
+            "lifecycle_stage",
+            lambda: LifecycleStage.objects.order_by("order", "key").values_list("key", "label"),
+            title="lifecycle stage",
+        ),
+        "source_system",
+        "icp_tier",
+        "legal_basis",
+    )
+    # both columns are indexed (unique email, campaigns_lead_domain_idx); the company name is not
+    exact_search_fields = (Exact("email", email_normalize), Exact("company_domain", domain_normalize))
     list_per_page = 100
     ordering = ("-created_at",)
     readonly_fields = ("created_at", "updated_at")

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from connectors.api import INSTANTLY_EVENTS
 from connectors.clients.clay import WEBHOOK_SUBMISSIONS_MAX
 from connectors.models import (
     CallLedger,
@@ -23,11 +24,27 @@ from connectors.models import (
     Enrichment,
     Suppression,
     SuppressionReason,
+    System,
     WebhookDeadLetter,
     WebhookEndpoint,
     WebhookEvent,
 )
-from connectors.services import LIFT_PERMISSION, SuppressionLiftRefused, suppression_add, suppression_lift
+from connectors.services import (
+    CRM_CONTACT_EVENTS,
+    LIFT_PERMISSION,
+    SUPPRESSING_EVENTS,
+    SuppressionLiftRefused,
+    suppression_add,
+    suppression_lift,
+)
+from mh1.addresses import domain_normalize, email_normalize
+from mh1.admin_search import (
+    Exact,
+    VolumeAdminMixin,
+    domain_of_email,
+    fixed_choices_filter,
+    uuid_exact,
+)
 from mh1.admin_sites import tenant_site
 
 
@@ -155,6 +172,20 @@ class CredentialAdmin(admin.ModelAdmin):
         )
 
 
+# Where suppressions come from (``suppression_add(source=...)``): the systems, and the admin.
+SUPPRESSION_SOURCES = (*System.choices, ("admin", "Admin"))
+# Event types worth filtering on; vendors send others too (stored alike, found by search).
+WEBHOOK_EVENT_TYPES = sorted(
+    {
+        *INSTANTLY_EVENTS,
+        *SUPPRESSING_EVENTS,
+        *(t for _, t in CRM_CONTACT_EVENTS),
+        "enrichment_result",
+        "rejected",
+    }
+)
+
+
 class SuppressionForm(forms.ModelForm):
     class Meta:
         model = Suppression
@@ -174,12 +205,20 @@ class LiftForm(forms.Form):
 
 
 @admin.register(Suppression, site=tenant_site)
-class SuppressionAdmin(admin.ModelAdmin):
+class SuppressionAdmin(VolumeAdminMixin, admin.ModelAdmin):
     form = SuppressionForm
     list_display = ("__str__", "reason", "source", "created_at")
-    list_filter = ("reason", "source")
-    search_fields = ("=email", "=domain", "email")
-    date_hierarchy = "created_at"
+    list_filter = (
+        "reason",
+        fixed_choices_filter("source", SUPPRESSION_SOURCES),
+        ("created_at", admin.DateFieldListFilter),
+    )
+    # an address also finds the entry of its domain, which covers it
+    exact_search_fields = (
+        Exact("email", email_normalize),
+        Exact("domain", domain_normalize),
+        Exact("domain", domain_of_email),
+    )
     list_per_page = 100
 
     def has_change_permission(self, request, obj=None):
@@ -255,19 +294,25 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookEvent, site=tenant_site)
-class WebhookEventAdmin(ReadOnlyAdmin):
+class WebhookEventAdmin(VolumeAdminMixin, ReadOnlyAdmin):
     list_display = ("received_at", "system", "event_type", "email", "outcome")
-    list_filter = ("system", "event_type")
-    search_fields = ("=email", "=event_id")
-    date_hierarchy = "received_at"
+    list_filter = (
+        "system",
+        fixed_choices_filter("event_type", WEBHOOK_EVENT_TYPES, title="event type"),
+        ("received_at", admin.DateFieldListFilter),
+    )
+    # (system, event_id) is the unique index: name every system so the index serves the search
+    exact_search_fields = (
+        Exact("email", email_normalize),
+        Exact("event_id", also={"system__in": tuple(System.values)}),
+    )
 
 
 @admin.register(CallLedger, site=tenant_site)
-class CallLedgerAdmin(ReadOnlyAdmin):
+class CallLedgerAdmin(VolumeAdminMixin, ReadOnlyAdmin):
     list_display = ("started_at", "system", "operation", "idempotency_key", "status", "finished_at")
-    list_filter = ("system", "status")
-    search_fields = ("=idempotency_key",)
-    date_hierarchy = "started_at"
+    list_filter = ("system", "status", ("started_at", admin.DateFieldListFilter))
+    exact_search_fields = (Exact("idempotency_key"),)
 
 
 # Systems whose webhooks prove their origin with a secret the vendor holds (HubSpot signs with the
@@ -331,11 +376,10 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(Enrichment, site=tenant_site)
-class EnrichmentAdmin(ReadOnlyAdmin):
+class EnrichmentAdmin(VolumeAdminMixin, ReadOnlyAdmin):
     list_display = ("submitted_at", "provider", "email", "status", "received_at", "request_link")
-    list_filter = ("provider", "status")
-    search_fields = ("=email", "=ref")
-    date_hierarchy = "submitted_at"
+    list_filter = ("provider", "status", ("submitted_at", admin.DateFieldListFilter))
+    exact_search_fields = (Exact("email", email_normalize), Exact("ref", uuid_exact))
     fields = (
         "ref",
         "provider",

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from auditlog.admin import LogEntryAdmin
+from auditlog.filters import CIDFilter
 from auditlog.models import LogEntry
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import UserChangeForm
 from django.contrib.auth.models import Group, User
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 
+from mh1.addresses import email_normalize
+from mh1.admin_search import Exact, VolumeAdminMixin, lookup_choices_filter
 from mh1.admin_sites import public_site, tenant_site
 
 
@@ -70,12 +74,33 @@ class ReadOnlyGroupAdmin(GroupAdmin):
         return False
 
 
-class AuditLogEntryAdmin(LogEntryAdmin):
+def _actors_with_email(term: str):
+    # users are few, log entries many: the entry side is served by the actor_id index
+    return User.objects.filter(email=email_normalize(term)).values("pk")
+
+
+class AuditLogEntryAdmin(VolumeAdminMixin, LogEntryAdmin):
     """The audit trail: who changed what, from which address. Never editable."""
 
     list_select_related = ("actor", "content_type")
     list_per_page = 50
-    date_hierarchy = "timestamp"
+    date_hierarchy = None  # its year/month links are SELECT DISTINCT over every entry
+    # auditlog's own resource-type filter reads its choices with SELECT DISTINCT over every entry
+    list_filter = (
+        "action",
+        lookup_choices_filter(
+            "content_type_id",
+            lambda: ContentType.objects.order_by("app_label", "model").values_list("pk", "model"),
+            title="resource type",
+        ),
+        CIDFilter,
+        ("timestamp", admin.DateFieldListFilter),
+    )
+    exact_search_fields = (
+        Exact("object_pk"),
+        Exact("cid", label="correlation id"),
+        Exact("actor_id__in", _actors_with_email, label="actor email"),
+    )
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -110,6 +110,7 @@ TENANT_LIMIT_SET_CALLS = True
 MIDDLEWARE = [
     "mh1.middleware.ActiveTenantMiddleware",
     "mh1.middleware.CorrelationIdMiddleware",
+    "mh1.request_guard.NulQueryGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
