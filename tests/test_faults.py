@@ -324,7 +324,15 @@ def test_effects_happen_once_through_vendor_faults_a_killed_worker_and_a_redis_r
         while not deliveries_by_key(state).get(killed_key) and time.monotonic() < deadline:
             feeder.feed()
             time.sleep(0.05)
-        assert deliveries_by_key(state).get(killed_key), "w1 never reached the send it is killed in"
+        if not deliveries_by_key(state).get(killed_key):
+            killed = ActionRequest.objects.get(idempotency_key=killed_key)
+            timeline = list(Event.objects.filter(request=killed).values_list("verb", "comment"))
+            statuses = Counter(ActionRequest.objects.values_list("status", flat=True))
+            pytest.fail(
+                f"w1 never reached the send it is killed in: {killed.status} {killed.error!r} "
+                f"{timeline} statuses {dict(statuses)} smtp {state.smtp_messages()[:3]}\n"
+                + "\n".join(f"{w.name}: {w.tail(15)}" for w in workers)
+            )
         # the message is delivered and w1 waits for the 250 (EMAIL_TIMEOUT 2 s): kill it now
         workers[0].kill()
         events.append(f"{time.monotonic() - started:5.1f}s SIGKILLed w1 mid-send ({terminal()} terminal)")

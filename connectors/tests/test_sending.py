@@ -111,12 +111,11 @@ def test_a_repeat_of_a_sent_email_is_not_counted_twice(ae):
 def test_concurrent_sends_never_exceed_the_hourly_limit(transactional_db, make_user, monkeypatch):
     # Deferred sends are re-queued with an ETA; the session's Celery worker (started by an earlier
     # test) would run them in the middle of this one. Record the re-queueing instead.
-    from approvals import services as approval_services
+    from approvals.services import common, decisions, execution, proposal, sweeps
 
     requeued = []
-    monkeypatch.setattr(
-        approval_services, "_schedule_execution", lambda request, eta=None: requeued.append(eta)
-    )
+    for module in (common, decisions, execution, proposal, sweeps):  # each imported it by name
+        monkeypatch.setattr(module, "_schedule_execution", lambda request, eta=None: requeued.append(eta))
     tenant = Tenant.objects.get(slug="worker")
     approver = make_user(tenant, Role.AE, email="limit-approver@worker.test")
     connection.set_tenant(tenant)
