@@ -26,14 +26,13 @@ import re
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from django.core import signing
-from django.db import DatabaseError, DataError, connection, transaction
-from django.http import HttpResponse, JsonResponse
+from django.db import DatabaseError, DataError, transaction
+from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from connectors.executors import UNSUBSCRIBE_SALT
+from connectors.executors import UnsubscribeLinkInvalid, unsubscribe_email
 from connectors.models import SuppressionReason, System, WebhookDeadLetter, WebhookEndpoint
 from connectors.services import (
     suppression_add,
@@ -226,12 +225,9 @@ def instantly_webhook(request):
 def one_click_unsubscribe(request, token: str):
     """RFC 8058: the mailbox provider POSTs List-Unsubscribe=One-Click; people may GET a page."""
     try:
-        data = signing.loads(token, salt=UNSUBSCRIBE_SALT)
-    except signing.BadSignature:
-        return HttpResponse("This unsubscribe link is not valid.", status=400, content_type="text/plain")
-    if data.get("s") != connection.schema_name:
-        return HttpResponse("This unsubscribe link is not valid here.", status=400, content_type="text/plain")
-    email = data["e"]
+        email = unsubscribe_email(token)
+    except UnsubscribeLinkInvalid as exc:
+        return render(request, "connectors/unsubscribe.html", {"invalid": str(exc)}, status=400)
     if request.method == "GET":
         return render(request, "connectors/unsubscribe.html", {"email": email, "done": False})
     _, created, _ = webhook_event_ingest(

@@ -24,7 +24,7 @@ from connectors.locks import recipient_lock
 from connectors.mail import SMTPOutcomeUnknown, SMTPRefusedBeforeData, message_send
 from connectors.models import CallLedger, CallStatus, System
 from connectors.sending import reserve_send
-from mh1.addresses import Address, email_normalize
+from mh1.addresses import Address, AddressInvalid, email_normalize
 from tenants.policy.selectors import sending_mailboxes
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,33 @@ def unsubscribe_token(email: str) -> str:
     return signing.dumps(
         {"e": email_normalize(email), "s": connection.schema_name}, salt=UNSUBSCRIBE_SALT, compress=True
     )
+
+
+class UnsubscribeLinkInvalid(ValueError):
+    """A link we did not sign (forged, cut short, signed with a retired key) or not for this tenant."""
+
+    code = "unsubscribe_link_invalid"
+
+
+def unsubscribe_email(token: str) -> str:
+    """The address an unsubscribe link of the current tenant was made for.
+
+    Django's signing tries SECRET_KEY, then each of SECRET_KEY_FALLBACKS: links in emails sent
+    before a key rotation keep working until the old key is retired from the fallbacks.
+    """
+    try:
+        data = signing.loads(token, salt=UNSUBSCRIBE_SALT)
+    except (signing.BadSignature, ValueError, UnicodeError) as exc:  # zlib/base64/JSON of a bad token
+        raise UnsubscribeLinkInvalid("This unsubscribe link is not valid.") from exc
+    if not isinstance(data, dict) or data.get("s") != connection.schema_name:
+        raise UnsubscribeLinkInvalid("This unsubscribe link is not valid here.")
+    try:
+        email = email_normalize(data.get("e"))
+    except AddressInvalid as exc:
+        raise UnsubscribeLinkInvalid("This unsubscribe link is not valid.") from exc
+    if len(email) > 254:
+        raise UnsubscribeLinkInvalid("This unsubscribe link is not valid.")
+    return email
 
 
 def unsubscribe_url(email: str) -> str:
