@@ -1,13 +1,14 @@
 """Domain errors of the approval queue; each carries a code and a message a person can act on."""
 
+from mh1.errors import DomainError
 
-class ApprovalError(Exception):
+
+class ApprovalError(DomainError):
     code = "approval_error"
     status_code = 400
 
     def __init__(self, message: str):
         super().__init__(message)
-        self.message = message
 
 
 class UnknownActionKind(ApprovalError):

@@ -11,13 +11,16 @@ from decimal import Decimal
 from typing import Any
 
 from campaigns.models import Direction, FieldMap, LifecycleStage, Transform
+from mh1.errors import DomainError
 
 _TIER_TAG_PREFIX = "tier_"
 _TIERS = "ABCD"
 
 
-class MappingError(ValueError):
+class MappingError(DomainError, ValueError):
     """A value cannot be converted: the message names the system, the field and the value."""
+
+    code = "mapping_error"
 
 
 def _maps(system: str, directions: Iterable[str]) -> list[FieldMap]:

@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from mh1.errors import DomainError
+
 RETRYABLE = "retryable"
 FATAL = "fatal"
 VALIDATION = "validation"
@@ -21,8 +23,12 @@ VALIDATION = "validation"
 MAX_VENDOR_MESSAGE = 500
 
 
-class ConnectorError(Exception):
-    """A vendor call failed; ``str()`` reads as a sentence an operator can act on."""
+class ConnectorError(DomainError):
+    """A vendor call failed; ``str()`` reads as a sentence an operator can act on.
+
+    ``status_code`` is the vendor's HTTP answer (None when there was none); what our API answers
+    when one reaches it is ``http_status``: 502, the upstream failed.
+    """
 
     kind = FATAL
     code = "vendor_error"
@@ -54,6 +60,10 @@ class ConnectorError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    @property
+    def http_status(self) -> int:
+        return 502
 
     def as_execution_error(self) -> Exception:
         """The approvals error an executor raises: retryable stays retryable, the rest fails for good."""

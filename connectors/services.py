@@ -17,6 +17,7 @@ from approvals.services import action_cancel
 from connectors.locks import recipient_lock_in_transaction
 from connectors.models import Suppression, SuppressionReason, WebhookEvent
 from mh1.addresses import domain_normalize, email_normalize
+from mh1.errors import DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +70,10 @@ def suppression_add(
 LIFT_PERMISSION = "connectors.delete_suppression"
 
 
-class SuppressionLiftRefused(ValueError):
+class SuppressionLiftRefused(DomainError, ValueError):
     """The entry cannot be lifted (no permission, no reason, an erasure); the message says why."""
+
+    code = "suppression_lift_refused"
 
 
 def suppression_lift(*, entry_id: int, acting_user: User, reason: str) -> Suppression:

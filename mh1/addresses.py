@@ -24,12 +24,14 @@ from email.headerregistry import HeaderRegistry
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from mh1.errors import DomainError
+
 MAX_EMAIL_LENGTH = 254  # RFC 5321 path limit, minus the brackets
 MAX_DOMAIN_LENGTH = 253
 _HEADERS = HeaderRegistry()
 
 
-class AddressInvalid(ValueError):
+class AddressInvalid(DomainError, ValueError):
     """The value is not one valid email address (or domain); the message says why."""
 
     code = "address_invalid"

@@ -7,17 +7,15 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from approvals.errors import ApprovalError
-from tenants.errors import TenantError
+from mh1.errors import DomainError
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, ApprovalError):
-        # 400 bad input, 403 not allowed (scope, four eyes), 409 wrong state: the error says which.
+    if isinstance(exc, DomainError):
+        # 400 bad input, 403 not allowed (scope, four eyes), 409 wrong state, 502 a vendor failed:
+        # the error says which. Nothing of a refused request is kept.
         set_rollback()
-        return Response({"code": exc.code, "detail": exc.message}, status=exc.status_code)
-    if isinstance(exc, TenantError):
-        return Response({"code": exc.code, "detail": exc.message}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"code": exc.code, "detail": exc.message}, status=exc.http_status)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)

@@ -1,12 +1,14 @@
 """Domain errors of tenant management, each with a message a person can act on."""
 
+from mh1.errors import DomainError
 
-class TenantError(Exception):
+
+class TenantError(DomainError):
     code = "tenant_error"
+    status_code = 400
 
     def __init__(self, message: str):
         super().__init__(message)
-        self.message = message
 
 
 class TenantSlugInvalid(TenantError):
