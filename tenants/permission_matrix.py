@@ -1,0 +1,64 @@
+"""Who may do what on the approval queue's HTTP surface: the one table the role-by-action suite
+(tests/test_permission_matrix.py) walks and the README's roles section is rendered from.
+
+The permissions behind it are tenants/roles.py; this table states the outcome a person sees on an
+``email.send`` request proposed by a skill run. "delegate" is an AE to whom that request was
+delegated: a delegation hands over the work, never a scope, so a delegate can do what their role
+can (here: an AE's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ADMIN, REVOPS, AE, VIEWER, DELEGATE = "tenant_admin", "revops", "ae", "viewer", "delegate"
+ROLES = (ADMIN, REVOPS, AE, VIEWER, DELEGATE)
+ROLE_LABELS = {ADMIN: "Tenant admin", REVOPS: "RevOps", AE: "AE", VIEWER: "Viewer", DELEGATE: "Delegate"}
+
+_DECIDERS = frozenset({ADMIN, AE, DELEGATE})
+_EVERYONE = frozenset(ROLES)
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    surface: str  # "admin button", "admin action" or "API"
+    what: str
+    allowed: frozenset[str]
+
+
+MATRIX: tuple[Entry, ...] = (
+    # the request page's buttons (approvals/admin.py decide_view)
+    Entry("button_approve", "admin button", "Approve", _DECIDERS),
+    Entry("button_reject", "admin button", "Reject (with a reason)", _DECIDERS),
+    Entry("button_delegate", "admin button", "Delegate to a colleague whose role may approve", _DECIDERS),
+    Entry("button_edit", "admin button", "Edit the email before approving", _DECIDERS),
+    Entry("button_requeue", "admin button", "Re-queue a failed request", frozenset({ADMIN})),
+    Entry("button_resolve", "admin button", "Resolve an unknown outcome", frozenset({ADMIN})),
+    # the queue's bulk actions
+    Entry("action_approve", "admin action", "Approve selected requests", _DECIDERS),
+    Entry("action_reject", "admin action", "Reject selected requests", _DECIDERS),
+    Entry("action_delegate", "admin action", "Delegate selected requests", _DECIDERS),
+    # /api/v1/approvals/requests/
+    Entry("api_list", "API", "GET requests/ (the queue)", _EVERYONE),
+    Entry("api_detail", "API", "GET requests/{id}/", _EVERYONE),
+    Entry("api_propose", "API", "POST requests/ (propose)", frozenset({ADMIN, REVOPS, AE, DELEGATE})),
+    Entry("api_approve", "API", "POST requests/{id}/approve/", _DECIDERS),
+    Entry("api_reject", "API", "POST requests/{id}/reject/", _DECIDERS),
+    Entry("api_delegate", "API", "POST requests/{id}/delegate/", _DECIDERS),
+    Entry("api_delegates", "API", "GET requests/{id}/delegates/ (who it can go to)", _DECIDERS),
+    Entry("api_edit", "API", "POST requests/{id}/edit/", _DECIDERS),
+    # a person's own API tokens
+    Entry("admin_my_tokens", "admin page", "My API tokens: create one for myself", _EVERYONE),
+)
+
+
+def markdown() -> str:
+    """The table as the README shows it (between the permission-matrix markers)."""
+    header = "| where | what | " + " | ".join(ROLE_LABELS[r] for r in ROLES) + " |"
+    rule = "| --- | --- | " + " | ".join(":-:" for _ in ROLES) + " |"
+    rows = [
+        f"| {e.surface} | {e.what} | " + " | ".join("✓" if r in e.allowed else "—" for r in ROLES) + " |"
+        for e in MATRIX
+    ]
+    return "\n".join([header, rule, *rows])
