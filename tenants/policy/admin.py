@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from solo.admin import SingletonModelAdmin
 
 from mh1.admin_sites import tenant_site
+from tenants.policy import services as policy_services
 from tenants.policy.models import (
     Heartbeat,
     IcpDefinition,
@@ -27,6 +28,14 @@ class PolicyAdmin(SingletonModelAdmin):
 class RolloutSettingsAdmin(PolicyAdmin):
     fields = ("phase", "kill_switch", "kill_switch_reason", "safe_mode", "updated_at")
     radio_fields = {"phase": admin.VERTICAL}
+
+    def save_model(self, request, obj, form, change):
+        # the form validated through the model; the service validates again under the row lock
+        saved = policy_services.rollout_update(
+            acting_user=request.user,
+            **{name: form.cleaned_data[name] for name in self.fields if name in form.cleaned_data},
+        )
+        obj.pk, obj.updated_at = saved.pk, saved.updated_at
 
 
 class LinesField(SimpleArrayField):

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tenants.policy import serializers as s
+from tenants.policy import services as policy_services
 from tenants.policy.models import Heartbeat, IcpDefinition, QuotaPolicy, RolloutSettings, SendingPolicy
 from tenants.services import user_role
 
@@ -31,6 +32,11 @@ class SingletonPolicyView(generics.RetrieveUpdateAPIView):
 class RolloutSettingsView(SingletonPolicyView):
     queryset = RolloutSettings.objects.all()
     serializer_class = s.RolloutSettingsSerializer
+
+    def perform_update(self, serializer):
+        serializer.instance = policy_services.rollout_update(
+            acting_user=self.request.user, **serializer.validated_data
+        )
 
 
 class IcpDefinitionView(SingletonPolicyView):

@@ -1,8 +1,23 @@
-"""State changes of a tenant's policy."""
+"""State changes of a tenant's policy.
+
+Who changed a policy is recorded by the audit log (django-auditlog, registered in
+``tenants.policy.audit``), not by a table of our own: every policy edit already lands there with
+its field-by-field ``changes`` ([before, after]), and the audit admin is where people look. The
+services set the acting user explicitly (``set_actor``) instead of trusting a request's thread.
+"""
 
 from __future__ import annotations
 
-from tenants.policy.models import Heartbeat
+from typing import Any, TypeVar
+
+from auditlog.context import set_actor
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from solo.models import SingletonModel
+
+from tenants.policy.models import Heartbeat, RolloutSettings
+
+P = TypeVar("P", bound=SingletonModel)
 
 # Heartbeats kept per tenant: enough to see the schedule's rhythm over a day at one a minute.
 HEARTBEATS_KEPT = 1500
@@ -18,3 +33,48 @@ def heartbeat_record(*, worker: str = "", task_id: str = "") -> Heartbeat:
     if cutoff_list:
         Heartbeat.objects.filter(ran_at__lte=cutoff_list[0]).delete()
     return beat
+
+
+@transaction.atomic
+def policy_update(*, acting_user: AbstractBaseUser | None, policy: type[P], **values: Any) -> P:
+    """Change fields of one of the tenant's policies (ICP, quotas, sending, rollout).
+
+    The row is locked, validated by the model (``full_clean``: its field checks and ``clean``,
+    the same the admin form and the API run) and saved under the acting user, whose name the audit
+    entry carries. Raises ``ValidationError`` (field → message) and writes nothing if invalid.
+    """
+    row = policy.objects.select_for_update().get(pk=policy.get_solo().pk)
+    for name, value in values.items():
+        setattr(row, name, value)
+    row.full_clean()
+    with set_actor(acting_user):
+        row.save()
+    return row
+
+
+def rollout_update(
+    *,
+    acting_user: AbstractBaseUser | None,
+    phase: str | None = None,
+    kill_switch: bool | None = None,
+    kill_switch_reason: str | None = None,
+    safe_mode: bool | None = None,
+) -> RolloutSettings:
+    """Change the tenant's rollout phase, kill switch or safe mode (``None``: leave as it is).
+
+    The kill switch needs a reason to go on; turning it off clears the reason unless one is given.
+    The gates read the row on every attempt, so the change holds from its commit.
+    """
+    values: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("phase", phase),
+            ("kill_switch", kill_switch),
+            ("kill_switch_reason", kill_switch_reason),
+            ("safe_mode", safe_mode),
+        )
+        if value is not None
+    }
+    if kill_switch is False and kill_switch_reason is None:
+        values["kill_switch_reason"] = ""
+    return policy_update(acting_user=acting_user, policy=RolloutSettings, **values)

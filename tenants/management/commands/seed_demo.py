@@ -15,6 +15,7 @@ from django.db import connection
 from django_tenants.utils import tenant_context
 
 from tenants.models import Tenant
+from tenants.policy import services as policy_services
 from tenants.policy.models import IcpDefinition, QuotaPolicy, RolloutPhase, RolloutSettings, SendingPolicy
 from tenants.roles import Role
 from tenants.services import access_grant, tenant_create
@@ -276,27 +277,24 @@ class Command(BaseCommand):
             )
 
     def _policies(self, tenant: Tenant, spec: dict) -> None:
+        # through the policy services, as a person's edit would be: validated, audited ("system")
         with tenant_context(tenant):
             rollout = RolloutSettings.get_solo()
             if rollout.phase == RolloutPhase.SHADOW and spec["phase"] != RolloutPhase.SHADOW:
-                rollout.phase = spec["phase"]
-                rollout.save()
-            icp = IcpDefinition.get_solo()
-            if not icp.industries:
-                for field, value in spec["icp"].items():
-                    setattr(icp, field, value)
-                icp.full_clean()
-                icp.save()
-            QuotaPolicy.get_solo()
+                policy_services.rollout_update(acting_user=None, phase=spec["phase"])
+            if not IcpDefinition.get_solo().industries:
+                policy_services.policy_update(acting_user=None, policy=IcpDefinition, **spec["icp"])
             sending = SendingPolicy.get_solo()
+            changes: dict = {}
             if sending.monthly_limit == 6000 and tenant.slug == "acme":
-                sending.monthly_limit, sending.daily_limit = 10000, 400
+                changes.update(monthly_limit=10000, daily_limit=400)
             if not sending.sending_mailboxes:
                 # the only From addresses this tenant's emails may carry (the first is the default)
-                sending.sending_mailboxes = [f"alex@{tenant.slug}.example", f"team@{tenant.slug}.example"]
-            sending.full_clean()
-            sending.save()
+                changes["sending_mailboxes"] = [f"alex@{tenant.slug}.example", f"team@{tenant.slug}.example"]
+            if changes:
+                policy_services.policy_update(acting_user=None, policy=SendingPolicy, **changes)
             quota = QuotaPolicy.get_solo()
             if quota.daily_usd_limit == Decimal("25.00") and tenant.slug == "acme":
-                quota.daily_usd_limit = Decimal("40.00")
-                quota.save()
+                policy_services.policy_update(
+                    acting_user=None, policy=QuotaPolicy, daily_usd_limit=Decimal("40.00")
+                )
