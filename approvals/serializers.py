@@ -135,10 +135,9 @@ class ProposeSerializer(serializers.Serializer):
         sent = [field for field in self.EVALUATION_FIELDS if field in getattr(self, "initial_data", {})]
         if sent:
             raise serializers.ValidationError(
-                {
-                    field: "Set only by the evaluation of a skill run, never by the proposer: leave it out."
-                    for field in sent
-                }
+                dict.fromkeys(
+                    sent, "Set only by the evaluation of a skill run, never by the proposer: leave it out."
+                )
             )
         return attrs
 

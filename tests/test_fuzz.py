@@ -321,11 +321,6 @@ def changelists() -> list[tuple[str, list[str]]]:
     return found
 
 
-@pytest.mark.xfail(
-    reason="NUL in admin filters is refused by mh1.request_guard.NulQueryGuardMiddleware (another part of "
-    "issue 10); drop this marker once it is in MIDDLEWARE",
-    strict=False,
-)
 @FUZZ
 @given(value=TEXT)
 def test_admin_changelists_never_answer_5xx_whatever_the_search_or_filters(alpha, make_user, value):
