@@ -43,12 +43,13 @@ def publishing_to(broker_url: str) -> Iterator[None]:
             app.__dict__["amqp"]._producer_pool = None
 
     saved = app.conf.broker_url
-    app.conf.broker_url = broker_url
+    # both: connection_for_write reads broker_write_url, which only follows broker_url while unset
+    app.conf.broker_url = app.conf.broker_write_url = broker_url
     forget_pools()
     try:
         yield
     finally:
-        app.conf.broker_url = saved
+        app.conf.broker_url, app.conf.broker_write_url = saved, None
         forget_pools()
 
 

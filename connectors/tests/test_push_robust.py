@@ -56,11 +56,13 @@ def instantly(tenant):
 @pytest.fixture
 def broker_down():
     """The Celery app's broker points at a closed port, as during a Redis outage."""
-    saved = app.conf.broker_url, app.conf.broker_write_url
+    saved = app.conf.broker_url
     app.conf.broker_url = app.conf.broker_write_url = CLOSED_PORT_BROKER
     _fresh_broker_pools()
     yield
-    app.conf.broker_url, app.conf.broker_write_url = saved
+    # broker_write_url back to unset (it then follows broker_url): restoring the value it read
+    # would pin the write URL, and a later test pointing broker_url elsewhere would still publish here
+    app.conf.broker_url, app.conf.broker_write_url = saved, None
     _fresh_broker_pools()
 
 
