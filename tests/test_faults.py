@@ -255,6 +255,7 @@ def test_effects_happen_once_through_vendor_faults_a_killed_worker_and_a_redis_r
     # given: a tenant sending without pacing, one worker (for now) on a broker of the test's own
     _configure(sandbox)
     env = worker_env(broker.url, smtp.port)
+    env["CONNECTOR_BASE_URL_ALLOWLIST"] = sandbox.url  # the workers run mh1.settings: allow the sandbox
     workers.append(Worker("w1", env, tmp_path))  # alone until it is killed: the kill hits its send
     emails, crm = _propose()
     _smtp_faults(state)
