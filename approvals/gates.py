@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth.models import Permission, User
-from django.db.models import Q
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from approvals import registry
@@ -50,18 +49,6 @@ def can_decide(user: User, request: ActionRequest) -> bool:
     """Whether ``user`` holds the scope of the request's kind (by role, or on this request)."""
     permission = registry.get_kind(request.kind).permission
     return user.is_active and (user.has_perm(permission) or user.has_perm(permission, request))
-
-
-def holds_scope(user: User, request: ActionRequest) -> bool:
-    """can_decide() in one small query: the scope through a role (or directly), else on this
-    request (a delegate's guardian permission). Used by the execution-time re-check."""
-    app_label, codename = registry.get_kind(request.kind).permission.split(".")
-    if not user.is_active:
-        return False
-    by_role = Permission.objects.filter(codename=codename, content_type__app_label=app_label).filter(
-        Q(group__user=user) | Q(user=user)
-    )
-    return by_role.exists() or user.has_perm(f"{app_label}.{codename}", request)
 
 
 # --- what the gates read, in one statement ---------------------------------------------------------

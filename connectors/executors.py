@@ -129,10 +129,6 @@ def _begin_call(
     raise OutcomeUnknown(unknown)
 
 
-def _finish_call(ledger: CallLedger, *, response: dict | None = None, error: str = "") -> None:
-    call_finish(ledger, response=response, error=error)
-
-
 def email_send(request: ActionRequest, payload: dict[str, Any]) -> dict[str, Any]:
     """Send one email through Django's email backend (SMTP in production), with RFC 8058 headers."""
     to = payload["to"]  # canonical: made so at proposal (mh1.addresses)
@@ -177,7 +173,7 @@ def _send(request: ActionRequest, payload: dict[str, Any], to: str) -> dict[str,
     try:
         message_send(message)
     except SMTPRefusedBeforeData as exc:
-        _finish_call(started, error=str(exc))
+        call_finish(started, error=str(exc))
         if exc.permanent:
             raise FatalExecutionError(f"SMTP refused the message: {exc}") from exc
         raise RetryableExecutionError(f"SMTP: {exc}") from exc
@@ -185,7 +181,7 @@ def _send(request: ActionRequest, payload: dict[str, Any], to: str) -> dict[str,
         call_mark_unknown(started, str(exc))
         raise OutcomeUnknown(f"SMTP: {exc}") from exc
     result = {"executor": "smtp", "to": to, "message_id": message.extra_headers.get("Message-ID", "")}
-    _finish_call(started, response=result)
+    call_finish(started, response=result)
     return result
 
 
@@ -234,9 +230,9 @@ def _vendor_call(
         call_mark_unknown(started, str(exc))
         raise RetryableExecutionError(f"{exc} (the reconciling read failed; retried)") from exc
     except ConnectorError as exc:
-        _finish_call(started, error=str(exc))
+        call_finish(started, error=str(exc))
         raise exc.as_execution_error() from exc
-    _finish_call(started, response=result)
+    call_finish(started, response=result)
     return result
 
 

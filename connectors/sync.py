@@ -44,10 +44,6 @@ PUSH_SWEEP_GRACE = timedelta(minutes=10)
 PUSH_SWEEP_BATCH = 50
 
 
-def _once(system: str, operation: str, key: str, call: dict[str, Any], run, reconcile=None) -> dict[str, Any]:
-    return call_once(key, system, operation, call, run, reconcile=reconcile)
-
-
 def push_targets(entry: Suppression, configured: set[str]) -> list[str]:
     """The systems this suppression goes to: every configured one it did not come from (CRMs
     only take addresses: they tag a contact)."""
@@ -90,10 +86,10 @@ def push_suppression(suppression_id: int) -> dict[str, str]:
 
 def _push_instantly(value: str) -> bool:
     with clients.write_client(System.INSTANTLY) as writer:
-        _once(
+        call_once(
+            push_key(System.INSTANTLY, value),
             System.INSTANTLY,
             "block_list_add",
-            push_key(System.INSTANTLY, value),
             {"bl_value": value},
             lambda: {"id": writer.add_block_list_entry(value).get("id")},
             # an add whose answer never came may have landed: read the block list before adding again
@@ -124,10 +120,10 @@ def _tag_crm_contact(system: str, email: str) -> bool:
             if contact is None:
                 call_record_absent(system, email, "dnc")
                 return False
-            _once(
+            call_once(
+                push_key(system, email),
                 system,
                 "dnc",
-                push_key(system, email),
                 {"email": email},
                 lambda: {"id": writer.set_properties(contact["id"], {"hs_email_optout": "true"})["id"]},
             )
@@ -136,10 +132,10 @@ def _tag_crm_contact(system: str, email: str) -> bool:
         if contact is None:
             call_record_absent(system, email, "dnc")
             return False
-        _once(
+        call_once(
+            push_key(system, email),
             system,
             "dnc",
-            push_key(system, email),
             {"email": email},
             lambda: {"id": contact["id"], "tags": writer.add_tags(contact["id"], [DNC_TAG])},
         )

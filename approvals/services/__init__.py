@@ -9,7 +9,7 @@ The package: ``common`` (transition table, the one transition function, scheduli
 ``proposal``, ``decisions``, ``execution`` and ``sweeps``; everything public is imported here.
 """
 
-from approvals.gates import can_decide, holds_scope
+from approvals.gates import can_decide
 from approvals.services.common import MAX_ETA, SYSTEM, TRANSITIONS
 from approvals.services.decisions import (
     action_approve,
@@ -60,7 +60,6 @@ __all__ = [
     "delegations_fall_back",
     "execution_is_live",
     "execution_lease",
-    "holds_scope",
     "requests_escalate",
     "requests_expire",
     "requests_redispatch_stale",

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from tenants.policy.models import Heartbeat, RolloutSettings
+from tenants.policy.models import Heartbeat
 
 
 def last_heartbeat() -> Heartbeat | None:
     return Heartbeat.objects.order_by("-ran_at").first()
-
-
-def tenant_kill_switch_on() -> bool:
-    return RolloutSettings.objects.filter(kill_switch=True).exists()
 
 
 def sending_mailboxes() -> list[str]:
