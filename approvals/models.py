@@ -71,6 +71,9 @@ class ActionRequest(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     requested_by_skill_run = models.CharField(max_length=64, blank=True)
+    skill_run = models.ForeignKey(
+        "skills.SkillRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="actions"
+    )
 
     impact_level = models.CharField(max_length=16, choices=Impact.choices, default=Impact.LOW)
     risk_flags = models.JSONField(default=list, blank=True)

@@ -18,8 +18,17 @@ VENDOR_ORIGINS: dict[str, frozenset[str]] = {
     "gohighlevel": frozenset({"https://services.leadconnectorhq.com"}),
     "instantly": frozenset({"https://api.instantly.ai"}),
     "clay": frozenset({"https://api.clay.com"}),
+    "anthropic": frozenset({"https://api.anthropic.com"}),
+    "openai": frozenset({"https://api.openai.com"}),
 }
-VENDOR_NAMES = {"hubspot": "HubSpot", "gohighlevel": "GoHighLevel", "instantly": "Instantly", "clay": "Clay"}
+VENDOR_NAMES = {
+    "hubspot": "HubSpot",
+    "gohighlevel": "GoHighLevel",
+    "instantly": "Instantly",
+    "clay": "Clay",
+    "anthropic": "Anthropic",
+    "openai": "OpenAI",
+}
 LOOPBACK_NAMES = frozenset({"localhost"})
 
 

@@ -18,6 +18,8 @@ class System(models.TextChoices):
     CLAY = "clay", "Clay"
     SMTP = "smtp", "SMTP"
     MH1 = "mh1", "MH1 (our own links)"
+    ANTHROPIC = "anthropic", "Anthropic (LLM)"
+    OPENAI = "openai", "OpenAI (LLM)"
 
 
 class Credential(models.Model):

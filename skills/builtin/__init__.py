@@ -1,0 +1,1 @@
+"""The built-in skills; importing this package registers them."""
