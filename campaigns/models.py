@@ -1,7 +1,10 @@
-"""Tenant schema: the canonical lead, the lifecycle taxonomy and the per-system field maps."""
+"""Tenant schema: the canonical lead, the lifecycle taxonomy, the per-system field maps and the
+messaging pack."""
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -166,3 +169,52 @@ class FieldMap(models.Model):
         names = {f.name for f in Lead._meta.get_fields() if f.concrete and not f.primary_key}
         if self.canonical_field not in names:
             raise ValidationError({"canonical_field": f"The lead has no field “{self.canonical_field}”."})
+
+
+class MessagingPack(models.Model):
+    """The tenant's voice for outreach, versioned: every save is a new version and runs cite the
+    version they used. Campaign copy is written from it; the evaluation checks copy against it."""
+
+    version = models.PositiveIntegerField(unique=True)
+    is_active = models.BooleanField(default=True)
+    company_name = models.CharField(max_length=200, help_text="Who the emails are from.")
+    value_proposition = models.TextField(help_text="One or two sentences the copy builds on.")
+    # tier (A/B/C) → {"subject": …, "body": …, "follow_ups": [{"after_days": 3, "subject": …, "body": …}]}
+    # with {first_name}, {company}, {title}, {industry}, {pain_point}, {sender_name} placeholders
+    tier_templates = models.JSONField(default=dict)
+    personalisation_rules = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='E.g. {"pain_points": {"SaaS": "…"}, "max_words": 120, "fallback_first_name": "there"}.',
+    )
+    forbidden_claims = ArrayField(
+        models.CharField(max_length=200),
+        default=list,
+        blank=True,
+        help_text="Phrases copy must never contain.",
+    )
+    brand_words = ArrayField(
+        models.CharField(max_length=100), default=list, blank=True, help_text="Words the brand voice uses."
+    )
+    avoid_words = ArrayField(
+        models.CharField(max_length=100), default=list, blank=True, help_text="Words the brand voice avoids."
+    )
+    postal_address = models.CharField(
+        max_length=300, help_text="The sender's physical postal address (CAN-SPAM): every email carries it."
+    )
+    sender_name = models.CharField(max_length=100, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-version",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=Q(is_active=True), name="%(app_label)s_%(class)s_one_active"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Messaging pack v{self.version}"
