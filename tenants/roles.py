@@ -68,6 +68,23 @@ _PROPOSE = ["approvals.propose_action"]
 _OWN_TOKENS = ["policy.view_apitoken", "policy.add_apitoken", "policy.delete_apitoken"]
 
 _VIEW_LEADS = ["campaigns.view_lead"]
+# Skill runs: everyone in the tenant sees them and their evaluations; RevOps and tenant admins
+# start them, edit their schedules and the messaging pack they write from.
+_VIEW_SKILLS = [
+    "skills.view_skillrun",
+    "skills.view_skillrunstep",
+    "skills.view_skillschedule",
+    "evaluation.view_evaluation",
+    "campaigns.view_messagingpack",
+]
+_RUN_SKILLS = [
+    "skills.start_skillrun",
+    "skills.add_skillschedule",
+    "skills.change_skillschedule",
+    "skills.delete_skillschedule",
+    "campaigns.add_messagingpack",
+    "campaigns.change_messagingpack",
+]
 _EDIT_LEADS = [
     "campaigns.view_lead",
     "campaigns.add_lead",
@@ -108,6 +125,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         ]
         + _PROPOSE
         + _OWN_TOKENS
+        + _VIEW_SKILLS
+        + _RUN_SKILLS
     ),
     Role.REVOPS: frozenset(
         _VIEW_POLICY
@@ -121,6 +140,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         + ["approvals.approve_enrichment", "approvals.approve_campaign_change"]
         + _PROPOSE
         + _OWN_TOKENS
+        + _VIEW_SKILLS
+        + _RUN_SKILLS
     ),
     Role.AE: frozenset(
         [
@@ -136,10 +157,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             # a skill run's only.
             *_PROPOSE,
             *_OWN_TOKENS,
+            *_VIEW_SKILLS,
         ]
     ),
     Role.VIEWER: frozenset(
-        _VIEW_POLICY + _READ_OPS + _READ_QUEUE + _READ_CONNECTORS + _VIEW_LEADS + _OWN_TOKENS
+        _VIEW_POLICY + _READ_OPS + _READ_QUEUE + _READ_CONNECTORS + _VIEW_LEADS + _OWN_TOKENS + _VIEW_SKILLS
     ),
     Role.PLATFORM_OPERATOR: frozenset(
         [
