@@ -36,6 +36,11 @@ DEFAULT_SCHEDULE: dict[str, tuple[str, list, int]] = {
         ["connectors.pull_crm_leads"],
         900,
     ),
+    "Skills: start due schedules, end runs past their SLA": (
+        "platform.dispatch_to_tenants",
+        ["skills.sweep"],
+        60,
+    ),
     "Approvals: expire, end delegations, escalate": (
         "platform.dispatch_to_tenants",
         ["approvals.sweep"],
