@@ -74,6 +74,8 @@ class ActionRequest(models.Model):
     skill_run = models.ForeignKey(
         "skills.SkillRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="actions"
     )
+    summary = models.CharField(max_length=300, blank=True, help_text="One line: what this does.")
+    reasoning = models.TextField(blank=True, help_text="Why the skill proposed it.")
 
     impact_level = models.CharField(max_length=16, choices=Impact.choices, default=Impact.LOW)
     risk_flags = models.JSONField(default=list, blank=True)

@@ -90,7 +90,7 @@ def action_reject(
     request.rejection_reason = reason.strip()
     request.redo_instructions = (redo_instructions or "").strip()
     request.decided_at = timezone.now()
-    return _transition(
+    request = _transition(
         request,
         Status.REJECTED,
         actor=acting_user,
@@ -98,6 +98,27 @@ def action_reject(
         data={**_agreement(request, "reject"), "redo_instructions": request.redo_instructions},
         fields=("rejection_reason", "redo_instructions", "decided_at"),
     )
+    if request.redo_instructions and request.skill_run_id:
+        _after_commit("skills.tasks", "redo", request.pk, what=f"redo of request {request.pk}")
+    return request
+
+
+def _after_commit(module: str, task_name: str, request_id: int, *, what: str) -> None:
+    """Enqueue a follow-up task of another app after commit, never failing the decision (the
+    broker may be down: the decision stands and the log says what was not started)."""
+    import importlib
+
+    from django.db import connection
+
+    from mh1.tenancy import enqueue_quietly
+
+    schema = connection.schema_name
+
+    def enqueue() -> None:
+        task = getattr(importlib.import_module(module), task_name)
+        enqueue_quietly(task, (schema, request_id), what=what)
+
+    transaction.on_commit(enqueue, robust=True)
 
 
 @transaction.atomic
@@ -139,6 +160,11 @@ def action_edit_payload(*, request_id: int, acting_user: User, changes: dict[str
         data={"changed": sorted(changes), "approvals_withdrawn": withdrawn},
         comment="Earlier approvals withdrawn: the payload changed." if withdrawn else "",
     )
+    if request.skill_run_id:
+        # the edit is evaluated like the AI's output was; the pair (AI output, edit) is kept
+        _after_commit(
+            "evaluation.tasks", "evaluate_edit", request.pk, what=f"evaluation of the edit of {request.pk}"
+        )
     return request
 
 

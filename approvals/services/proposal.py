@@ -58,6 +58,10 @@ def action_propose(
     release_decision: str = "",
     deadline: datetime | None = None,
     redo_of: ActionRequest | None = None,
+    run: Any = None,
+    summary: str = "",
+    reasoning: str = "",
+    evaluation: Any = None,
 ) -> ActionRequest:
     """Propose an external action. A repeat with the same idempotency key returns the first one.
 
@@ -93,6 +97,8 @@ def action_propose(
         raise PayloadInvalid(f"Unknown execution mode {execution_mode!r}.")
     if release_decision and release_decision not in ReleaseDecision.values:
         raise PayloadInvalid(f"Unknown release decision {release_decision!r}.")
+    if run is not None:
+        skill_run = skill_run or f"{run.skill} run #{run.pk}"
     if release_decision == ReleaseDecision.AUTO_DELIVER and (requested_by is not None or not skill_run):
         # auto_deliver lets an action run without a person in the autonomous phase: only the
         # evaluation of a skill run may say so, never a person's own proposal.
@@ -100,6 +106,10 @@ def action_propose(
 
     first_of_kind = not ActionRequest.objects.filter(kind=kind, status=Status.EXECUTED).exists()
     impact = assess(spec, payload, first_of_kind=first_of_kind)
+    flags = list(impact.flags)
+    for flag in getattr(evaluation, "risk_flags", None) or []:
+        if flag not in flags:
+            flags.append(flag)
     rule, sla_minutes = _route(kind, impact.level)
     assignee, role = _assignee(rule)
     now = timezone.now()
@@ -115,8 +125,11 @@ def action_propose(
                 execution_mode=execution_mode,
                 requested_by=requested_by,
                 requested_by_skill_run=skill_run,
+                skill_run=run,
+                summary=(summary or "")[:300],
+                reasoning=reasoning or "",
                 impact_level=impact.level,
-                risk_flags=impact.flags,
+                risk_flags=flags,
                 evaluation_score=evaluation_score,
                 release_decision=release_decision,
                 ai_decision=_ai_decision(release_decision) if phase == RolloutPhase.PARALLEL else "",
@@ -136,7 +149,7 @@ def action_propose(
                 actor=requested_by,
                 actor_label=requested_by.get_username() if requested_by else (skill_run or SYSTEM),
                 to_status=Status.PENDING,
-                data={"impact": impact.level, "flags": impact.flags, "phase": phase},
+                data={"impact": impact.level, "flags": flags, "phase": phase},
             )
             _apply_rollout_phase(request, phase)
     except IntegrityError:
