@@ -15,7 +15,10 @@ def exception_handler(exc, context):
         # 400 bad input, 403 not allowed (scope, four eyes), 409 wrong state, 502 a vendor failed:
         # the error says which. Nothing of a refused request is kept.
         set_rollback()
-        return Response({"code": exc.code, "detail": exc.message}, status=exc.http_status)
+        body = {"code": exc.code, "detail": exc.message}
+        if isinstance(getattr(exc, "errors", None), dict) and exc.errors:
+            body["errors"] = exc.errors  # per-field messages, as a form would show them
+        return Response(body, status=exc.http_status)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)

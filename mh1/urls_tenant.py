@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", tenant_site.urls),
     path("api/v1/", include("tenants.policy.api_urls")),
     path("api/v1/approvals/", include("approvals.api_urls")),
+    path("api/v1/skills/", include("skills.api_urls")),
     path("api/v1/webhooks/instantly/", connectors_api.instantly_webhook, name="webhook-instantly"),
     path("api/v1/webhooks/hubspot/", connectors_api.hubspot_webhook, name="webhook-hubspot"),
     path("api/v1/webhooks/gohighlevel/", connectors_api.gohighlevel_webhook, name="webhook-gohighlevel"),
