@@ -56,6 +56,8 @@ class Skill:
     """Subclass, set ``contract`` and implement the three methods."""
 
     contract: ClassVar[SkillContract]
+    # inputs that fit the input schema for a small run: the canary and the boundary test use them
+    example_inputs: ClassVar[dict[str, Any]] = {}
 
     def load(self, ctx: RunContext, inputs: dict[str, Any]) -> Records:
         """Read what the run needs (selectors, read clients). Raise ``DataUnavailable`` when the
@@ -74,3 +76,7 @@ class Skill:
     def actions(self, ctx: RunContext, output: dict[str, Any], records: Records) -> list[ProposedAction]:
         """The external actions the output calls for (none for a report)."""
         return []
+
+    def canary_inputs(self, lead: Any) -> dict[str, Any]:
+        """Inputs that run this skill over the canary's synthetic lead (``manage.py canary``)."""
+        return dict(self.example_inputs)
