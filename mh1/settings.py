@@ -76,6 +76,7 @@ SHARED_APPS = [
     # In public too: auditlog and deletes walk every relation of User, including the token.
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -288,6 +289,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Per-tenant API of the MH1 operations console.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from our own static files (drf-spectacular-sidecar), never a CDN
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- logging ---------------------------------------------------------------------------------
