@@ -88,40 +88,6 @@ class SkillRunAdmin(VolumeAdminMixin, admin.ModelAdmin):
     ordering = ("-created_at", "-id")
     list_select_related = ()
     inlines = (SkillRunStepInline,)
-    readonly_fields = (
-        "skill",
-        "skill_version",
-        "status",
-        "refusal_reason",
-        "error",
-        "execution_mode",
-        "trigger",
-        "requested_by",
-        "schedule",
-        "parent_link",
-        "redo_of_request_link",
-        "instructions",
-        "inputs_pretty",
-        "budget_display",
-        "tokens_display",
-        "provider",
-        "model",
-        "attempts",
-        "refinements",
-        "fallback",
-        "validated",
-        "data_warnings",
-        "evaluation_display",
-        "release_display",
-        "proposals_display",
-        "output_pretty",
-        "idempotency_key",
-        "correlation_id",
-        "created_at",
-        "started_at",
-        "finished_at",
-        "deadline_at",
-    )
     fieldsets = (
         (
             "Run",
@@ -168,6 +134,8 @@ class SkillRunAdmin(VolumeAdminMixin, admin.ModelAdmin):
             },
         ),
     )
+    # everything on the run page is read-only: the fields are the fieldsets' own
+    readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
 
     def has_add_permission(self, request) -> bool:
         return False  # runs start from a skill's start form

@@ -30,7 +30,7 @@ from skills.errors import (
     RunRefused,
     SkillError,
 )
-from skills.models import OPEN_RUN_STATUSES, RunStatus, SkillRun, Trigger
+from skills.models import RunStatus, SkillRun, Trigger
 from skills.providers import provider_for
 from skills.services.context import DataUnavailable, RunContext, SlaTimeout
 
@@ -248,7 +248,7 @@ def _execute(run: SkillRun, spec: Skill, ctx: RunContext) -> None:
             f"Data unavailable ({exc}); showing run #{cached.pk}'s output of "
             f"{cached.finished_at:%Y-%m-%d %H:%M} UTC."
         ]
-        _finish(run, RunStatus.PARTIAL, fallback=FailureMode.DATA_UNAVAILABLE, propose=False)
+        _finish(run, RunStatus.PARTIAL, fallback=FailureMode.DATA_UNAVAILABLE)
         return
     try:
         run.data_warnings = data_requirements_check(contract, records)
@@ -277,7 +277,6 @@ def _execute(run: SkillRun, spec: Skill, ctx: RunContext) -> None:
                 RunStatus.PARTIAL,
                 fallback=FailureMode.PARTIAL_SUCCESS,
                 error="; ".join(errors),
-                propose=False,
             )
         else:
             _finish(run, RunStatus.FAILED, fallback=FailureMode.COMPLETE_FAILURE, error="; ".join(errors))
@@ -311,7 +310,7 @@ def _execute(run: SkillRun, spec: Skill, ctx: RunContext) -> None:
         actions = spec.actions(ctx, output, records) if run.execution_mode != "suggest" else []
         proposed = _propose(run, actions, evaluation)
     run.output = {**output, "_proposals": proposed}
-    _finish(run, RunStatus.SUCCEEDED, error="; ".join(errors), propose=False)
+    _finish(run, RunStatus.SUCCEEDED, error="; ".join(errors))
 
 
 def _attempt(
@@ -413,7 +412,6 @@ def _propose(run: SkillRun, actions: list[ProposedAction], evaluation) -> list[d
                     payload=action.payload,
                     idempotency_key=f"run:{run.pk}:{action.key}"[:200],
                     run=run,
-                    skill_run=f"{run.skill} run #{run.pk}",
                     execution_mode=run.execution_mode,
                     evaluation_score=float(run.evaluation_score)
                     if run.evaluation_score is not None
@@ -438,7 +436,7 @@ def _timed_out(run: SkillRun, ctx: RunContext, exc: BaseException) -> None:
     message = str(exc) or f"{run.skill} passed its SLA maximum of {ctx.contract.sla.max_seconds} s."
     if ctx.partial is not None:
         run.output = ctx.partial
-        _finish(run, RunStatus.PARTIAL, fallback=FailureMode.PARTIAL_SUCCESS, error=message, propose=False)
+        _finish(run, RunStatus.PARTIAL, fallback=FailureMode.PARTIAL_SUCCESS, error=message)
     else:
         _finish(run, RunStatus.FAILED, fallback=FailureMode.COMPLETE_FAILURE, error=message)
 
@@ -469,13 +467,11 @@ def _finish(
     fallback: str = "",
     error: str = "",
     refusal: str = "",
-    propose: bool = False,
 ) -> None:
     """The run's final state, and its reservation settled: what was spent stays, the rest is
     released."""
     from tenants.budget import budget_settle
 
-    del propose  # proposals are made before finishing; kept for call-site readability
     run.status = status
     if fallback:
         run.fallback = fallback
@@ -535,7 +531,3 @@ def skill_runs_resend_queued(*, now=None) -> int:
     for run in runs:
         _enqueue(run)
     return len(runs)
-
-
-def run_is_open(run: SkillRun) -> bool:
-    return run.status in OPEN_RUN_STATUSES
