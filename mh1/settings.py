@@ -293,6 +293,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # several models have a "status" field with their own choices: name each set once
+    "ENUM_NAME_OVERRIDES": {
+        "ActionRequestStatusEnum": "approvals.models.Status",
+        "SkillRunStatusEnum": "skills.models.RunStatus",
+        "CallStatusEnum": "connectors.models.CallStatus",
+        "EnrichmentStatusEnum": "connectors.models.EnrichmentStatus",
+    },
 }
 
 # --- logging ---------------------------------------------------------------------------------

@@ -32,6 +32,12 @@ class SkillContractsView(APIView):
 
     permission_classes = (IsAuthenticated,)
 
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(description="Each skill's contract (schemas, SLA, data, triggers, cost)."),
+            403: OpenApiResponse(description="Your role cannot see skills."),
+        }
+    )
     def get(self, request):
         if not request.user.has_perm("skills.view_skillrun"):
             return Response({"code": "not_allowed", "detail": "Your role cannot see skills."}, status=403)

@@ -75,6 +75,7 @@ _VIEW_SKILLS = [
     "skills.view_skillrunstep",
     "skills.view_skillschedule",
     "evaluation.view_evaluation",
+    "evaluation.view_evaluationsettings",
     "campaigns.view_messagingpack",
 ]
 _RUN_SKILLS = [
@@ -84,6 +85,8 @@ _RUN_SKILLS = [
     "skills.delete_skillschedule",
     "campaigns.add_messagingpack",
     "campaigns.change_messagingpack",
+    # how many times the judge scores each output, and with which model
+    "evaluation.change_evaluationsettings",
 ]
 _EDIT_LEADS = [
     "campaigns.view_lead",

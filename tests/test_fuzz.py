@@ -254,6 +254,12 @@ def admin_api(alpha, make_user):
     return tenant_client(alpha, make_user(alpha, Role.TENANT_ADMIN))
 
 
+def _skill_slugs() -> list[str]:
+    from skills import registry
+
+    return [skill.contract.slug for skill in registry.all_skills()]
+
+
 @pytest.fixture
 def pending_request(alpha):
     from approvals.tests.factories import propose_email
@@ -273,6 +279,7 @@ def test_api_writes_never_answer_5xx_and_refusals_change_nothing(
     alpha, admin_api, pending_request, method, path, fields, data
 ):
     url = path.replace("{id}", str(data.draw(st.sampled_from([pending_request.pk, 2**63, 0]), label="id")))
+    url = url.replace("{slug}", data.draw(st.sampled_from([*_skill_slugs(), "no-such-skill"]), label="slug"))
     body = data.draw(
         st.one_of(
             st.fixed_dictionaries({}, optional=dict.fromkeys(fields, VALUES)),
