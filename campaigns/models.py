@@ -91,6 +91,9 @@ class Lead(models.Model):
         validators=[MinValueValidator(0), MaxValueValidator(100)],
     )
     icp_tier = models.CharField(max_length=1, choices=IcpTier.choices, blank=True)
+    # Why the lead has its score, one reason a dimension ("industry SaaS matches", "company size 40
+    # below 50"): written with the score by campaigns.scoring, never edited by hand.
+    icp_reasons = ArrayField(models.TextField(), default=list, blank=True)
     # Provenance (GDPR): where the data came from, when, and on what lawful basis we hold it.
     data_source = models.CharField(max_length=100, blank=True, help_text="E.g. clay, event list.")
     collected_at = models.DateTimeField(null=True, blank=True)
@@ -218,3 +221,48 @@ class MessagingPack(models.Model):
 
     def __str__(self) -> str:
         return f"Messaging pack v{self.version}"
+
+
+class IcpRescore(models.Model):
+    """One re-scoring of every lead against the ICP, run after the ICP is saved.
+
+    It runs in batches (``campaigns.scoring``) along one or more chains of lead-id ranges, each
+    chain a Celery task that re-enqueues itself until its range is done. A newer ICP edit
+    supersedes a rescore still running: its chains stop at their next batch.
+    """
+
+    icp_updated_at = models.DateTimeField(null=True, blank=True, help_text="The ICP version scored against.")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    superseded_at = models.DateTimeField(null=True, blank=True)
+    chains_open = models.PositiveSmallIntegerField(default=0)
+    batches = models.PositiveIntegerField(default=0)
+    leads_scanned = models.PositiveIntegerField(default=0)
+    leads_changed = models.PositiveIntegerField(
+        default=0, help_text="Leads whose score, tier or reasons changed."
+    )
+
+    class Meta:
+        ordering = ("-requested_at",)
+        verbose_name = "ICP re-scoring"
+
+    def __str__(self) -> str:
+        state = "finished" if self.finished_at else ("superseded" if self.superseded_at else "running")
+        return f"ICP re-scoring #{self.pk} ({state})"
+
+
+class IcpRescoreChain(models.Model):
+    """One chain of an ICP re-scoring: the leads with ``after_id < id <= upto_id`` (no upper end when
+    ``upto_id`` is null), done in id order; ``after_id`` is how far it got."""
+
+    rescore = models.ForeignKey(IcpRescore, on_delete=models.CASCADE, related_name="chains")
+    after_id = models.BigIntegerField()
+    upto_id = models.BigIntegerField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("rescore", "after_id")
+
+    def __str__(self) -> str:
+        return f"chain {self.pk} of re-scoring #{self.rescore_id}"

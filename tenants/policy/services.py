@@ -15,7 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from solo.models import SingletonModel
 
-from tenants.policy.models import Heartbeat, RolloutSettings
+from tenants.policy.models import Heartbeat, IcpDefinition, RolloutSettings
 
 P = TypeVar("P", bound=SingletonModel)
 
@@ -49,6 +49,10 @@ def policy_update(*, acting_user: AbstractBaseUser | None, policy: type[P], **va
     row.full_clean()
     with set_actor(acting_user):
         row.save()
+    if policy is IcpDefinition:
+        from campaigns.scoring import icp_rescore_on_commit
+
+        icp_rescore_on_commit()  # every lead is re-scored against the new ICP once this commits
     return row
 
 
