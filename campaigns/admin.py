@@ -1,9 +1,11 @@
-"""Tenant admin: leads (with CSV import/export), the lifecycle taxonomy and the field maps."""
+"""Tenant admin: leads (with CSV import/export), the lifecycle taxonomy, the field maps and the
+versioned messaging pack."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
@@ -12,7 +14,15 @@ from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV
 
 from campaigns.import_storage import TenantUploadStorage, UploadNotFound, upload_name_valid
-from campaigns.models import FieldMap, Lead, LifecycleStage
+from campaigns.messaging import (
+    DEFAULT_PACK,
+    PACK_FIELDS,
+    messaging_pack_activate,
+    messaging_pack_active,
+    messaging_pack_save,
+    messaging_pack_validate,
+)
+from campaigns.models import FieldMap, Lead, LifecycleStage, MessagingPack
 from campaigns.resources import LeadResource
 from mh1.addresses import domain_normalize, email_normalize
 from mh1.admin_search import Exact, VolumeAdminMixin, lookup_choices_filter
@@ -207,3 +217,64 @@ class FieldMapAdmin(admin.ModelAdmin):
     list_filter = ("system", "direction")
     search_fields = ("canonical_field", "remote_field")
     ordering = ("system", "canonical_field")
+
+
+class MessagingPackForm(forms.ModelForm):
+    class Meta:
+        model = MessagingPack
+        fields = PACK_FIELDS
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            messaging_pack_validate(cleaned)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        return cleaned
+
+
+@admin.register(MessagingPack, site=tenant_site)
+class MessagingPackAdmin(admin.ModelAdmin):
+    """Every save is a new version (the form starts from the active one); a version is never
+    edited, and going back is "Make this version active"."""
+
+    form = MessagingPackForm
+    list_display = ("version", "is_active", "company_name", "sender_name", "created_by", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("company_name", "value_proposition")
+    ordering = ("-version",)
+    actions = ("activate_version",)
+    readonly_fields = ("version", "is_active", "created_by", "created_at")
+
+    def get_fields(self, request, obj=None):
+        return (*PACK_FIELDS, *(self.readonly_fields if obj else ()))
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else ()
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # a version is a record of what runs wrote from: never edited (save a new one instead)
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_changeform_initial_data(self, request):
+        active = messaging_pack_active()
+        if active is not None:
+            return {name: getattr(active, name) for name in PACK_FIELDS}
+        return {name: value for name, value in DEFAULT_PACK.items() if name in PACK_FIELDS}
+
+    def save_model(self, request, obj, form, change) -> None:
+        values = {name: form.cleaned_data[name] for name in PACK_FIELDS if name in form.cleaned_data}
+        pack = messaging_pack_save(acting_user=request.user, **values)
+        obj.pk, obj.version, obj.is_active, obj.created_at = pack.pk, pack.version, True, pack.created_at
+
+    @admin.action(description="Make this version active", permissions=["change"])
+    def activate_version(self, request, queryset) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one version to make active.", messages.ERROR)
+            return
+        pack = messaging_pack_activate(acting_user=request.user, version=queryset.get().version)
+        self.message_user(request, f"Messaging pack v{pack.version} is now the active one.", messages.SUCCESS)

@@ -2,7 +2,7 @@
 
 from auditlog.registry import auditlog
 
-from campaigns.models import FieldMap, Lead, LifecycleStage
+from campaigns.models import FieldMap, Lead, LifecycleStage, MessagingPack
 
-for model in (Lead, LifecycleStage, FieldMap):
+for model in (Lead, LifecycleStage, FieldMap, MessagingPack):
     auditlog.register(model)

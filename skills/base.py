@@ -73,6 +73,10 @@ class Skill:
         """What the evaluation checks of ``output``."""
         raise NotImplementedError
 
+    def apply(self, ctx: RunContext, output: dict[str, Any], records: Records) -> None:
+        """In execute mode, unless blocked: write the output to the console's own tables (e.g. ICP
+        scores onto leads). Never a vendor effect: those are ``actions``, through the queue."""
+
     def actions(self, ctx: RunContext, output: dict[str, Any], records: Records) -> list[ProposedAction]:
         """The external actions the output calls for (none for a report)."""
         return []

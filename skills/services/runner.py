@@ -250,6 +250,9 @@ def _execute(run: SkillRun, spec: Skill, ctx: RunContext) -> None:
         ]
         _finish(run, RunStatus.PARTIAL, fallback=FailureMode.DATA_UNAVAILABLE)
         return
+    except InsufficientData as exc:  # the skill found what it needs missing (no messaging pack…)
+        _finish(run, RunStatus.REFUSED, refusal=exc.message)
+        return
     try:
         run.data_warnings = data_requirements_check(contract, records)
     except InsufficientData as exc:
@@ -306,6 +309,11 @@ def _execute(run: SkillRun, spec: Skill, ctx: RunContext) -> None:
     if not evaluation.passed:
         run.validated = False
         run.fallback = FailureMode.QUALITY_BELOW_THRESHOLD
+    if run.execution_mode == "execute" and decision != "blocked":
+        with ctx.step("apply"):
+            # the console's own data (scores on leads): never a vendor effect, which only an
+            # action request reaches
+            spec.apply(ctx, output, records)
     with ctx.step("propose"):
         actions = spec.actions(ctx, output, records) if run.execution_mode != "suggest" else []
         proposed = _propose(run, actions, evaluation)
