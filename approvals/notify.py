@@ -33,17 +33,33 @@ def notify_escalation(request: ActionRequest, level: int) -> None:
     recipients = [c for c in {policy.contact_for(level)} if c]
     if request.assigned_to and request.assigned_to.email:
         recipients.append(request.assigned_to.email)
+    notice_send(
+        subject=subject,
+        body=body,
+        recipients=recipients,
+        policy=policy,
+        what=f"escalation notice for #{request.pk} (L{level})",
+    )
+
+
+def escalation_contacts(policy: EscalationPolicy | None = None) -> list[str]:
+    """Every contact of the escalation ladder (L2 team lead, L3 manager, L4 executive) that is set."""
+    policy = policy or EscalationPolicy.get_solo()
+    return sorted({c for c in (policy.contact_for(level) for level in (2, 3, 4)) if c})
+
+
+def notice_send(
+    *, subject: str, body: str, recipients: list[str], policy: EscalationPolicy | None = None, what: str = ""
+) -> None:
+    """Email ``recipients`` and post to the policy's Slack webhook when set; best effort (a
+    failure is logged, never raised). Other apps' notices (e.g. budget alerts) go through here."""
+    policy = policy or EscalationPolicy.get_solo()
+    what = what or subject
     if recipients:
         try:
             send_mail(subject, body, None, sorted(set(recipients)), fail_silently=False)
         except (smtplib.SMTPException, OSError) as exc:
-            logger.warning(
-                "Email escalation notice for #%s (L%s) failed: %s: %s",
-                request.pk,
-                level,
-                exc.__class__.__name__,
-                exc,
-            )
+            logger.warning("Email %s failed: %s: %s", what, exc.__class__.__name__, exc)
     if policy.slack_webhook_url:
         try:
             httpx.post(
@@ -53,9 +69,8 @@ def notify_escalation(request: ActionRequest, level: int) -> None:
             # Not the error text: httpx puts the URL, a secret, into it.
             status = getattr(getattr(exc, "response", None), "status_code", None)
             logger.warning(
-                "Slack escalation notice for #%s (L%s) failed: %s%s",
-                request.pk,
-                level,
+                "Slack %s failed: %s%s",
+                what,
                 exc.__class__.__name__,
                 f" (HTTP {status})" if status else "",
             )

@@ -11,6 +11,7 @@ import logging
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.db import connection, transaction
@@ -299,13 +300,15 @@ def enrichment_lookup(request: ActionRequest, payload: dict[str, Any]) -> dict[s
     """Send one row to the tenant's Clay table; the results come back later to our results endpoint.
 
     The row carries ``mh1_ref`` (our Enrichment's ref), which Clay's HTTP API column sends back.
-    Each submission is counted against the webhook source's lifetime limit inside the ledger's
-    transaction. Clay has no API to read a row back, so an unknown outcome is never resubmitted
-    (a second row would be enriched, and paid for, twice).
+    Each submission is counted against the webhook source's lifetime limit and charged to the
+    tenant's budget (``CLAY_USD_PER_ROW``) inside the ledger's transaction. Clay has no API to read
+    a row back, so an unknown outcome is never resubmitted (a second row would be enriched, and
+    paid for, twice).
     """
     from campaigns.models import Lead
     from connectors.clay import clay_source_reserve
     from connectors.models import Enrichment
+    from tenants.budget import budget_charge
 
     email = payload["email"]  # canonical since the proposal
     writer = _write_client(System.CLAY)
@@ -332,6 +335,13 @@ def enrichment_lookup(request: ActionRequest, payload: dict[str, Any]) -> dict[s
         Enrichment.objects.get_or_create(
             request=request,
             defaults={"ref": uuid.uuid4(), "email": email, "requested_fields": payload.get("fields") or []},
+        )
+        # the row is paid for once submitted: charged here, with the ledger row, once per request
+        budget_charge(
+            usd=settings.CLAY_USD_PER_ROW,
+            skill=request.skill_run.skill if request.skill_run_id else "",
+            source="clay",
+            key=f"clay:{action_key(request.idempotency_key)}",
         )
 
     def run():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -88,6 +89,7 @@ TENANT_APPS = [
     "axes",
     "rest_framework.authtoken",
     "tenants.policy",
+    "tenants.budget",
     "approvals",
     "campaigns",
     "connectors",
@@ -219,6 +221,10 @@ if env_bool("CONNECTOR_ALLOW_SANDBOX", bool(DEMO_PORT)):
 CONNECTOR_ALLOW_LOOPBACK = False
 # CSV uploads wait for their confirmation in the tenant's own storage (campaigns.import_storage).
 IMPORT_EXPORT_TMP_STORAGE_CLASS = "campaigns.import_storage.TenantUploadStorage"
+# What one Clay enrichment row costs us, charged to the tenant's budget when the row is submitted
+# (Clay's API says nothing of credits used): the plan's price per credit times the credits the
+# table's enrichments use per row.
+CLAY_USD_PER_ROW = Decimal(os.environ.get("CLAY_USD_PER_ROW", "0.05"))
 # GoHighLevel signs webhooks with one published Ed25519 key (PEM); set it in production.
 GHL_WEBHOOK_PUBLIC_KEY = os.environ.get("GHL_WEBHOOK_PUBLIC_KEY", "")
 # connectors.ingest (the Instantly accept path) keeps host → tenant and each tenant's webhook secret

@@ -104,3 +104,7 @@ class PlatformSettings(SingletonModel):
 
     def __str__(self) -> str:
         return "Platform settings"
+
+
+# Model prices live beside the budget code that reads them; the table is public (shared app).
+from tenants.pricing import ModelPrice  # noqa: E402, F401

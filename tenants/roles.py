@@ -33,6 +33,11 @@ class Role(models.TextChoices):
 _POLICY_MODELS = ("rolloutsettings", "icpdefinition", "quotapolicy", "sendingpolicy")
 _VIEW_POLICY = [f"policy.view_{m}" for m in _POLICY_MODELS]
 _EDIT_POLICY = [f"policy.change_{m}" for m in _POLICY_MODELS]
+# The budget ledger and its Spend page: read by everyone who reads the quotas; written by the
+# budget services only.
+_VIEW_BUDGET = [
+    f"budget.view_{m}" for m in ("budgetcounter", "budgetreservation", "budgetcharge", "budgetalert")
+]
 _READ_OPS = ["policy.view_heartbeat", "auditlog.view_logentry"]
 _SCOPES_ALL = [
     "approvals.approve_crm_write",
@@ -103,6 +108,7 @@ _EDIT_LEADS = [
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.TENANT_ADMIN: frozenset(
         _VIEW_POLICY
+        + _VIEW_BUDGET
         + _EDIT_POLICY
         + _READ_OPS
         + _READ_QUEUE
@@ -133,6 +139,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     ),
     Role.REVOPS: frozenset(
         _VIEW_POLICY
+        + _VIEW_BUDGET
         + _EDIT_POLICY
         + _READ_OPS
         + _READ_QUEUE
@@ -149,6 +156,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.AE: frozenset(
         [
             *_VIEW_POLICY,
+            *_VIEW_BUDGET,
             "policy.view_heartbeat",
             *_READ_QUEUE,
             *_SCOPES_ALL,
@@ -164,7 +172,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         ]
     ),
     Role.VIEWER: frozenset(
-        _VIEW_POLICY + _READ_OPS + _READ_QUEUE + _READ_CONNECTORS + _VIEW_LEADS + _OWN_TOKENS + _VIEW_SKILLS
+        _VIEW_POLICY
+        + _VIEW_BUDGET
+        + _READ_OPS
+        + _READ_QUEUE
+        + _READ_CONNECTORS
+        + _VIEW_LEADS
+        + _OWN_TOKENS
+        + _VIEW_SKILLS
     ),
     Role.PLATFORM_OPERATOR: frozenset(
         [
@@ -179,6 +194,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "tenants.change_tenantaccessgrant",
             "tenants.view_platformsettings",
             "tenants.change_platformsettings",
+            # model prices: a change is a new row (past runs keep their price); never deleted
+            "tenants.view_modelprice",
+            "tenants.add_modelprice",
+            "tenants.change_modelprice",
             "auth.view_user",
             "auth.add_user",
             "auth.change_user",

@@ -46,6 +46,11 @@ DEFAULT_SCHEDULE: dict[str, tuple[str, list, int]] = {
         ["approvals.sweep"],
         60,
     ),
+    "Budgets: release reservations of dead runs, reconcile": (
+        "platform.dispatch_to_tenants",
+        ["budget.sweep"],
+        60,
+    ),
 }
 
 

@@ -22,6 +22,8 @@ POLICY_FORMS = {
         "daily_run_limit": "5",
         "daily_usd_limit": "10",
         "per_run_usd_limit": "1",
+        "monthly_usd_limit": "100",
+        "alert_thresholds": "80,95",
         "crm_requests_per_minute": "10",
     },
     "sendingpolicy": {
@@ -38,6 +40,12 @@ MATRIX = [
     *[("GET", f"/admin/policy/{model}/", EVERY_ROLE) for model in POLICY_FORMS],
     *[("POST", f"/admin/policy/{model}/", {ADMIN, REVOPS}) for model in POLICY_FORMS],
     ("GET", "/admin/policy/heartbeat/", EVERY_ROLE),
+    # the budget ledger and its Spend page: read by everyone who reads the quotas, written by nobody
+    *[
+        ("GET", f"/admin/budget/{model}/", EVERY_ROLE)
+        for model in ("budgetcounter", "budgetreservation", "budgetcharge", "budgetalert")
+    ],
+    ("GET", "/admin/budget/budgetcounter/spend/", EVERY_ROLE),
     ("GET", "/admin/auditlog/logentry/", {ADMIN, REVOPS, VIEWER}),
     ("GET", "/admin/auth/user/", {ADMIN}),
     ("GET", "/admin/auth/user/add/", {ADMIN}),

@@ -141,19 +141,13 @@ def _priced_model(contract: SkillContract) -> str:
 
 
 def _start_refusal() -> str:
-    """Why no run may start in this tenant now ('' when it may)."""
-    from django.db import connection
-
-    from tenants.models import PlatformSettings
+    """Why no run may start in this tenant now ('' when it may). The actions a run proposes are
+    gated again where they take effect (approvals.gates); this only saves starting a run that
+    could do nothing."""
     from tenants.policy.models import RolloutSettings
+    from tenants.services import global_kill_switch_on
 
-    schema = connection.schema_name
-    connection.set_schema_to_public()
-    try:
-        global_kill = PlatformSettings.objects.filter(global_kill_switch=True).exists()
-    finally:
-        connection.set_schema_to(schema)
-    if global_kill:
+    if global_kill_switch_on():
         return "The global kill switch is on: no skill runs."
     rollout = RolloutSettings.get_solo()
     if rollout.kill_switch:

@@ -98,7 +98,8 @@ class IcpDefinitionAdmin(PolicyAdmin):
 class QuotaPolicyAdmin(PolicyAdmin):
     fieldsets = (
         ("Tokens and runs", {"fields": ("monthly_token_budget", "daily_run_limit")}),
-        ("Money (USD)", {"fields": ("daily_usd_limit", "per_run_usd_limit")}),
+        ("Money (USD)", {"fields": ("daily_usd_limit", "monthly_usd_limit", "per_run_usd_limit")}),
+        ("Alerts", {"fields": ("alert_thresholds",)}),
         ("CRM", {"fields": ("crm_requests_per_minute",)}),
         (None, {"fields": ("updated_at",)}),
     )

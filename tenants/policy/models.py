@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from solo.models import SingletonModel
@@ -134,6 +134,10 @@ class IcpDefinition(SingletonModel):
             raise ValidationError(errors)
 
 
+def _default_alert_thresholds() -> list[int]:
+    return [80, 95]
+
+
 class QuotaPolicy(SingletonModel):
     """What the tenant may spend: tokens, runs, dollars, CRM calls."""
 
@@ -144,6 +148,16 @@ class QuotaPolicy(SingletonModel):
     )
     per_run_usd_limit = models.DecimalField(
         max_digits=10, decimal_places=2, default=Decimal("2.00"), validators=[MinValueValidator(0)]
+    )
+    monthly_usd_limit = models.DecimalField(
+        max_digits=10, decimal_places=2, default=Decimal("500.00"), validators=[MinValueValidator(0)]
+    )
+    alert_thresholds = ArrayField(
+        models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(100)]),
+        default=_default_alert_thresholds,
+        blank=True,
+        help_text="Percent of each limit (daily and monthly USD, monthly tokens) at which the "
+        "escalation contacts are emailed, once per period. Comma separated, e.g. 80,95.",
     )
     crm_requests_per_minute = models.PositiveIntegerField(
         default=50, validators=[MinValueValidator(1)], help_text="Shared by every worker."
@@ -170,6 +184,16 @@ class QuotaPolicy(SingletonModel):
             and self.per_run_usd_limit > self.daily_usd_limit
         ):
             raise ValidationError({"per_run_usd_limit": "The per-run limit cannot exceed the daily limit."})
+        if (
+            self.daily_usd_limit is not None
+            and self.monthly_usd_limit is not None
+            and self.daily_usd_limit > self.monthly_usd_limit
+        ):
+            raise ValidationError({"daily_usd_limit": "The daily limit cannot exceed the monthly limit."})
+        bad = [t for t in self.alert_thresholds or [] if t is None or not 1 <= t <= 100]
+        if bad:
+            raise ValidationError({"alert_thresholds": "Each threshold is a percent from 1 to 100."})
+        self.alert_thresholds = sorted(set(self.alert_thresholds or []))
 
 
 class SendingPolicy(SingletonModel):

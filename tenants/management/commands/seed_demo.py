@@ -61,6 +61,14 @@ ROLE_USERS = [
     (Role.AE, "ae", "Alex Executive"),
     (Role.VIEWER, "viewer", "Vic Viewer"),
 ]
+# (address local part, first name, company, title, seniority, industry, size, country)
+DEMO_LEADS = [
+    ("dana", "Dana", "Northwind", "VP Marketing", "VP", "SaaS", 400, "US"),
+    ("lee", "Lee", "Contoso", "Head of Growth", "Head", "Fintech", 900, "UK"),
+    ("kim", "Kim", "Fabrikam", "RevOps Manager", "Director", "SaaS", 120, "DE"),
+    ("ola", "Ola", "Tailspin", "COO", "C-level", "Logistics", 3000, "US"),
+    ("raj", "Raj", "Litware", "Analyst", "", "Retail", 20, "IN"),
+]
 # An agency AE who serves both clients: one person, access to several tenants at once.
 SHARED_AE = ("sam@agency.example", "Sam Shared")
 
@@ -103,6 +111,7 @@ class Command(BaseCommand):
                 rows.append((slug, url, email, role.label))
             self._policies(tenant, spec)
             self._approvals(tenant)
+            self._skills(tenant)
             if slug == "acme":
                 # one sandbox is one vendor workspace: wiring two tenants to it would show each
                 # the other's events. Globex stays in shadow phase without connectors.
@@ -297,4 +306,75 @@ class Command(BaseCommand):
             if quota.daily_usd_limit == Decimal("25.00") and tenant.slug == "acme":
                 policy_services.policy_update(
                     acting_user=None, policy=QuotaPolicy, daily_usd_limit=Decimal("40.00")
+                )
+
+    def _skills(self, tenant: Tenant) -> None:
+        """A messaging pack, a few ICP-scored leads and, for acme, a campaign-crafter run over its
+        tier-A leads; globex's token budget is too small for one, so its run is refused with the
+        reason. Each through the services a person's click would use."""
+        from campaigns.icp_rules import IcpRules, lead_score
+        from campaigns.messaging import DEFAULT_PACK, messaging_pack_active, messaging_pack_save
+        from campaigns.models import Lead
+        from skills.errors import SkillError
+        from skills.services.runner import skill_run_start
+
+        with tenant_context(tenant):
+            if messaging_pack_active() is None:
+                messaging_pack_save(
+                    acting_user=None,
+                    **{
+                        **DEFAULT_PACK,
+                        "company_name": tenant.name,
+                        "sender_name": "Alex Executive",
+                        "postal_address": "500 Market St, San Francisco, CA 94105",
+                        "personalisation_rules": {
+                            **DEFAULT_PACK["personalisation_rules"],
+                            "pain_points": {"SaaS": "CRM hygiene", "Fintech": "pipeline reporting"},
+                        },
+                    },
+                )
+            rules = IcpRules.of(IcpDefinition.get_solo())
+            for email, first, company, title, seniority, industry, size, country in DEMO_LEADS:
+                lead, created = Lead.objects.get_or_create(
+                    email=f"{email}@{company.lower()}.example",
+                    defaults={
+                        "first_name": first,
+                        "company": company,
+                        "company_domain": f"{company.lower()}.example",
+                        "title": title,
+                        "seniority": seniority,
+                        "industry": industry,
+                        "company_size": size,
+                        "country": country,
+                        "data_source": "demo",
+                    },
+                )
+                if created:
+                    fields = {f.name: getattr(lead, f.name) for f in Lead._meta.concrete_fields}
+                    result = lead_score(fields, rules)
+                    Lead.objects.filter(pk=lead.pk).update(
+                        icp_score=result.score, icp_tier=result.tier, icp_reasons=list(result.reasons)
+                    )
+            if tenant.slug == "globex":
+                quota = QuotaPolicy.get_solo()
+                if quota.monthly_token_budget > 10_000:
+                    policy_services.policy_update(
+                        acting_user=None, policy=QuotaPolicy, monthly_token_budget=10_000
+                    )
+            try:
+                run = skill_run_start(
+                    skill="campaign-crafter",
+                    inputs={"tier": "A", "limit": 5, "campaign_id": "demo-q1"},
+                    idempotency_key=f"demo:{tenant.slug}:campaign-crafter:tier-a",
+                )
+            except SkillError as exc:
+                self.stdout.write(f"  {tenant.slug}: campaign-crafter not started: {exc}")
+                return
+            if run.status == "refused":
+                self.stdout.write(
+                    f"  {tenant.slug}: campaign-crafter run #{run.pk} refused: {run.refusal_reason}"
+                )
+            else:
+                self.stdout.write(
+                    f"  {tenant.slug}: campaign-crafter run #{run.pk} {run.status} (tier-A leads)"
                 )
