@@ -104,7 +104,7 @@ from connectors.api import (
     webhook_dead_letter_add,
 )
 from connectors.models import System, WebhookEndpoint, WebhookEvent
-from connectors.services import SUPPRESSING_EVENTS, webhook_event_ingest
+from connectors.services import APPLIED_EVENTS, webhook_event_ingest
 from mh1.context import correlation_id
 from mh1.middleware import CORRELATION_ID_PATTERN, ActiveTenantMiddleware
 
@@ -255,7 +255,7 @@ def _insert_once(db, insert: str, select: str, params: tuple) -> tuple[int, bool
 
 
 def _store_and_apply(environ: dict, schema: str, event: InstantlyEvent) -> tuple[int, dict]:
-    """A suppressing event: through the services, in the tenant's schema, as the view does."""
+    """A suppressing event or a reply: through the services, in the tenant's schema, as the view does."""
 
     def apply(request: WSGIRequest) -> tuple[int, dict]:
         with schema_context(schema):
@@ -423,7 +423,7 @@ class InstantlyIngest:
             _dead_letter(environ, schema, body, refusal)
             return _refuse(environ, schema, 400, refusal)
         try:
-            if event.event_type in SUPPRESSING_EVENTS:
+            if event.event_type in APPLIED_EVENTS:
                 return _store_and_apply(environ, schema, event)
             pk, created = _store(schema, event)
         except DataError as exc:

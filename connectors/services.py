@@ -235,6 +235,13 @@ SUPPRESSING_EVENTS = {
 }
 
 
+# Replies: classified at once (an unsubscribe is suppressed in the event's transaction, like the
+# events above), then handed to the reply-handler skill, which proposes the next action.
+REPLY_EVENTS = {"reply_received", "auto_reply_received"}
+# Events the accept path applies through the services rather than only storing.
+APPLIED_EVENTS = set(SUPPRESSING_EVENTS) | REPLY_EVENTS
+
+
 # CRM events that carry a whole contact: read into the canonical lead through the field map
 # (which suppresses it too when the CRM says do-not-contact).
 CRM_CONTACT_EVENTS = {("gohighlevel", "ContactCreate"), ("gohighlevel", "ContactUpdate")}
@@ -258,6 +265,8 @@ def webhook_event_apply(event: WebhookEvent) -> str:
         from connectors.pull import crm_record_read
 
         outcome = crm_record_read(event.system, event.payload)
+    elif event.event_type in REPLY_EVENTS and event.system == "instantly":
+        outcome = reply_event_apply(event)
     elif suppression and event.email:
         reason, note = suppression
         _, cancelled = suppression_add(email=event.email, reason=reason, source=event.system, note=note)
@@ -268,6 +277,53 @@ def webhook_event_apply(event: WebhookEvent) -> str:
         outcome = "stored"
     WebhookEvent.objects.filter(pk=event.pk).update(outcome=outcome[:200], pending=False)
     return outcome
+
+
+def reply_event_apply(event: WebhookEvent) -> str:
+    """A reply: an unsubscribe is suppressed now (the open sends cancelled), then a reply-handler
+    run is started for it (enqueued after commit; a refusal, e.g. an exhausted budget, is recorded
+    on the run and never fails the webhook)."""
+    from skills.builtin.reply_handler import reply_classify_event, reply_fields
+    from skills.builtin.reply_rules import Category
+
+    if not event.email:
+        return "stored: the reply names no valid sender"
+    fields = reply_fields(event)
+    if not fields["text"].strip() and not fields["auto_reply"]:
+        return "stored: the reply has no text"
+    found = reply_classify_event(event)
+    outcome = f"reply: {found.category}"
+    if found.category == Category.UNSUBSCRIBE:
+        _, cancelled = suppression_add(
+            email=event.email,
+            reason=SuppressionReason.UNSUBSCRIBED,
+            source=event.system,
+            note=f"asked in a reply ({'; '.join(found.reasons)})"[:200],
+        )
+        outcome = f"reply: unsubscribe; suppressed {event.email}; cancelled {cancelled} open send(s)"
+    return f"{outcome}; {_reply_run_start(event)}"
+
+
+def _reply_run_start(event: WebhookEvent) -> str:
+    from skills.errors import SkillError
+    from skills.models import Trigger
+    from skills.services.runner import skill_run_start
+
+    try:
+        with transaction.atomic():
+            run = skill_run_start(
+                skill="reply-handler",
+                inputs={"event_id": event.pk},
+                trigger=Trigger.WEBHOOK,
+                idempotency_key=f"reply:{event.system}:{event.pk}",
+            )
+    except SkillError as exc:
+        logger.warning("reply-handler not started for event %s: %s", event.pk, exc)
+        return f"reply-handler not started: {exc}"
+    # not the run's id: the run names the event in its inputs (and ids differ between schemas)
+    if run.status == "refused":
+        return f"reply-handler refused: {run.refusal_reason}"
+    return "reply-handler started"
 
 
 def webhook_event_needs_contact(system: str, email: str, payload: Any) -> bool:

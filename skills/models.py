@@ -31,6 +31,7 @@ class Trigger(models.TextChoices):
     REDO = "redo", "Redo after a rejection"
     EDIT = "edit", "Re-evaluation of an edit"
     CANARY = "canary", "Canary"
+    WEBHOOK = "webhook", "Vendor webhook"
     SYSTEM = "system", "System"
 
 

@@ -519,3 +519,53 @@ def test_kept_connection_found_dead_costs_no_event(fast_app, worker_tenant, monk
 
     assert first.data["status"] == second.data["status"] == "stored"
     assert [e.event_id for e in events_in(worker_tenant)] == ["email_opened:e-1", "email_opened:e-2"]
+
+
+def test_an_unsubscribe_reply_suppresses_at_once_and_starts_the_reply_handler(app, alpha, alpha_secret, ae):
+    from skills.models import SkillRun
+
+    connection.set_tenant(alpha)
+    approved = propose_email(payload=email_payload(to="done@prospect.example"))
+    action_approve(request_id=approved.pk, acting_user=ae)
+    connection.set_schema_to_public()
+    body = {
+        "event_type": "reply_received",
+        "lead_email": "Done@Prospect.example",
+        "email_id": "r-1",
+        "reply_subject": "Re: Globex",
+        "reply_text": "Please remove me from your list.\n\nOn Mon, Sam wrote:\n> Interested in a call?",
+    }
+
+    first = call(app, alpha, body=body, secret=alpha_secret)
+    again = call(app, alpha, body=body, secret=alpha_secret)
+
+    assert first.status == 200 and again.data == {"status": "duplicate", "id": first.data["id"]}
+    assert first.data["outcome"] == (
+        "reply: unsubscribe; suppressed done@prospect.example; cancelled 1 open send(s); "
+        "reply-handler started"
+    )
+    with tenant_context(alpha):
+        assert Suppression.objects.get(email="done@prospect.example").reason == "unsubscribed"
+        approved.refresh_from_db()
+        assert approved.status == Status.CANCELLED
+        run = SkillRun.objects.get()
+        event = WebhookEvent.objects.get()
+        assert (run.skill, run.inputs, run.trigger) == ("reply-handler", {"event_id": event.pk}, "webhook")
+
+
+def test_an_interested_reply_suppresses_nothing_and_starts_one_run(app, alpha, alpha_secret):
+    from skills.models import SkillRun
+
+    body = {
+        "event_type": "reply_received",
+        "lead_email": "keen@prospect.example",
+        "email_id": "r-2",
+        "reply_text": "Sounds interesting. Can we book a call next week?",
+    }
+
+    answer = call(app, alpha, body=body, secret=alpha_secret)
+
+    assert answer.status == 200 and answer.data["outcome"] == "reply: interested; reply-handler started"
+    with tenant_context(alpha):
+        assert not Suppression.objects.exists()
+        assert SkillRun.objects.get().status == "queued"

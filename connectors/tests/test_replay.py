@@ -35,6 +35,7 @@ from connectors.tests.test_ingest import (  # noqa: F401 - fixtures: the accept 
     events_in,
     fast_app,
 )
+from skills.models import SkillRun
 
 pytestmark = pytest.mark.django_db
 
@@ -85,6 +86,13 @@ def test_instantly_every_type_is_stored_once_and_repeats_change_nothing(app, alp
             )
             assert first["outcome"].endswith("cancelled 1 open send(s)")
             assert open_send.status == Status.CANCELLED
+        elif event_type == "auto_reply_received":  # an auto-reply: out of office, one run for it
+            assert first["outcome"] == "reply: out_of_office; reply-handler started"
+            assert not Suppression.objects.exists() and open_send.status == Status.PENDING
+            assert SkillRun.objects.get().inputs == {"event_id": event.pk}
+        elif event_type == "reply_received":  # a reply without text: kept, nothing to classify
+            assert first["outcome"] == "stored: the reply has no text"
+            assert not Suppression.objects.exists() and not SkillRun.objects.exists()
         else:
             assert first["outcome"] == "stored"
             assert not Suppression.objects.exists() and open_send.status == Status.PENDING

@@ -176,7 +176,7 @@ def test_known_event_for_unknown_contact_is_stored_and_acknowledged(hook):
     )
 
     assert response.status_code == 200
-    assert WebhookEvent.objects.get(event_type="reply_received").outcome == "stored"
+    assert WebhookEvent.objects.get(event_type="reply_received").outcome == "stored: the reply has no text"
 
 
 def test_one_click_unsubscribe(ae, alpha, bravo, client_for):
