@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import User
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -27,17 +29,56 @@ def timeline(request: ActionRequest) -> QuerySet[Event]:
     return request.events.select_related("actor").order_by("created_at", "id")
 
 
-def agreement_rate() -> dict[str, float | int | None]:
-    """Parallel phase: how often people decided as the AI would have (per tenant)."""
+# Before the assisted phase the AI must agree with people this often (per tenant and skill).
+AGREEMENT_TARGET = 0.75
+
+
+def _agreement_counts(queryset) -> QuerySet:
     human_rejected = Q(status=Status.REJECTED)
     agreed_filter = (Q(ai_decision="reject") & human_rejected) | (Q(ai_decision="approve") & ~human_rejected)
-    counts = (
-        ActionRequest.objects.filter(ai_decision__in=("approve", "reject"))
-        .exclude(status__in=(Status.PENDING, Status.EXPIRED, Status.CANCELLED, Status.SHADOWED))
-        .aggregate(decided=Count("id"), agreed=Count("id", filter=agreed_filter))
+    return queryset.filter(ai_decision__in=("approve", "reject")).exclude(
+        status__in=(Status.PENDING, Status.EXPIRED, Status.CANCELLED, Status.SHADOWED)
+    ), agreed_filter
+
+
+def _rate(decided: int, agreed: int) -> dict[str, float | int | None]:
+    return {"decided": decided, "agreed": agreed, "rate": (agreed / decided) if decided else None}
+
+
+def agreement_rate() -> dict[str, float | int | None]:
+    """Parallel phase: how often people decided as the AI would have (per tenant)."""
+    decided, agreed_filter = _agreement_counts(ActionRequest.objects.all())
+    counts = decided.aggregate(decided=Count("id"), agreed=Count("id", filter=agreed_filter))
+    return _rate(counts["decided"], counts["agreed"])
+
+
+def agreement_by_skill() -> list[dict[str, Any]]:
+    """The same, per proposing skill (``""``: proposed by hand or through the API), busiest first."""
+    decided, agreed_filter = _agreement_counts(ActionRequest.objects.all())
+    rows = (
+        decided.values("skill_run__skill")
+        .annotate(decided=Count("id"), agreed=Count("id", filter=agreed_filter))
+        .order_by("-decided", "skill_run__skill")
     )
-    total, agreed = counts["decided"], counts["agreed"]
-    return {"decided": total, "agreed": agreed, "rate": (agreed / total) if total else None}
+    return [{"skill": row["skill_run__skill"] or "", **_rate(row["decided"], row["agreed"])} for row in rows]
+
+
+def agreement_shortfalls() -> list[str]:
+    """Why the AI is not yet trusted for the assisted phase ('' list when it is): the tenant's
+    agreement and each skill's below AGREEMENT_TARGET, or nothing decided yet."""
+    overall = agreement_rate()
+    if not overall["decided"]:
+        return ["no decision has been compared yet (run the parallel phase first)"]
+    problems = []
+    if overall["rate"] < AGREEMENT_TARGET:
+        problems.append(
+            f"the tenant's agreement is {overall['rate']:.0%} ({overall['agreed']} of {overall['decided']})"
+        )
+    for row in agreement_by_skill():
+        if row["rate"] is not None and row["rate"] < AGREEMENT_TARGET:
+            name = row["skill"] or "manual proposals"
+            problems.append(f"{name}: {row['rate']:.0%} ({row['agreed']} of {row['decided']})")
+    return problems
 
 
 def delegate_candidates(

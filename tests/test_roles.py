@@ -15,7 +15,7 @@ ADMIN, REVOPS, AE, VIEWER = Role.TENANT_ADMIN, Role.REVOPS, Role.AE, Role.VIEWER
 EVERY_ROLE = {ADMIN, REVOPS, AE, VIEWER}
 
 POLICY_FORMS = {
-    "rolloutsettings": {"phase": "assisted", "kill_switch_reason": ""},
+    "rolloutsettings": {"phase": "assisted", "kill_switch_reason": "", "agreement_override_reason": "Pilot"},
     "icpdefinition": {"company_size_min": "5", "company_size_max": "50"},
     "quotapolicy": {
         "monthly_token_budget": "100",

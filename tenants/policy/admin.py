@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.postgres.forms import SimpleArrayField
 from django.template.response import TemplateResponse
+from django.utils.html import format_html, format_html_join
 from solo.admin import SingletonModelAdmin
 
 from mh1.admin_sites import tenant_site
@@ -24,10 +25,65 @@ class PolicyAdmin(SingletonModelAdmin):
     readonly_fields = ("updated_at",)
 
 
+class RolloutSettingsForm(forms.ModelForm):
+    class Meta:
+        model = RolloutSettings
+        fields = ("phase", "agreement_override_reason", "kill_switch", "kill_switch_reason", "safe_mode")
+
+    def clean(self):
+        data = super().clean()
+        if "phase" in data:
+            current = RolloutSettings.get_solo().phase
+            policy_services.agreement_gate(
+                current=current, phase=data["phase"], reason=data.get("agreement_override_reason", "")
+            )
+        return data
+
+
 @admin.register(RolloutSettings, site=tenant_site)
 class RolloutSettingsAdmin(PolicyAdmin):
-    fields = ("phase", "kill_switch", "kill_switch_reason", "safe_mode", "updated_at")
+    form = RolloutSettingsForm
+    fields = (
+        "phase",
+        "agreement",
+        "agreement_override_reason",
+        "kill_switch",
+        "kill_switch_reason",
+        "safe_mode",
+        "updated_at",
+    )
+    readonly_fields = ("agreement", "updated_at")
     radio_fields = {"phase": admin.VERTICAL}
+
+    @admin.display(description="Agreement in the parallel phase")
+    def agreement(self, obj):
+        from approvals.selectors import AGREEMENT_TARGET, agreement_by_skill, agreement_rate
+
+        overall = agreement_rate()
+        if not overall["decided"]:
+            return "No decision compared yet: the parallel phase compares the AI's decision with people's."
+        rows = [("All skills", overall)] + [
+            (r["skill"] or "Manual proposals", r) for r in agreement_by_skill()
+        ]
+        return format_html(
+            '<table id="agreement"><tr><th>Skill</th><th>Agreed</th><th>Decided</th><th>Rate</th></tr>{}'
+            '</table><p class="help">Target before assisted: {}.</p>',
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
+                (
+                    (
+                        name,
+                        r["agreed"],
+                        r["decided"],
+                        f"{r['rate']:.0%}",
+                        " (below target)" if r["rate"] < AGREEMENT_TARGET else "",
+                    )
+                    for name, r in rows
+                ),
+            ),
+            f"{AGREEMENT_TARGET:.0%}",
+        )
 
     def save_model(self, request, obj, form, change):
         # the form validated through the model; the service validates again under the row lock

@@ -33,6 +33,12 @@ class RolloutSettings(SingletonModel):
         default=False,
         help_text="When on, approved actions record what they would have sent and send nothing.",
     )
+    agreement_override_reason = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Needed to move to assisted or autonomous while the AI agrees with people less "
+        "than 75% of the time in the parallel phase: why it is moved anyway (kept in the audit log).",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

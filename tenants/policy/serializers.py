@@ -28,7 +28,14 @@ class PolicySerializer(serializers.ModelSerializer):
 class RolloutSettingsSerializer(PolicySerializer):
     class Meta:
         model = RolloutSettings
-        fields = ("phase", "kill_switch", "kill_switch_reason", "safe_mode", "updated_at")
+        fields = (
+            "phase",
+            "kill_switch",
+            "kill_switch_reason",
+            "safe_mode",
+            "agreement_override_reason",
+            "updated_at",
+        )
         read_only_fields = ("updated_at",)
 
 

@@ -15,7 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from solo.models import SingletonModel
 
-from tenants.policy.models import Heartbeat, IcpDefinition, RolloutSettings
+from tenants.policy.models import Heartbeat, IcpDefinition, RolloutPhase, RolloutSettings
 
 P = TypeVar("P", bound=SingletonModel)
 
@@ -56,6 +56,31 @@ def policy_update(*, acting_user: AbstractBaseUser | None, policy: type[P], **va
     return row
 
 
+def agreement_gate(*, current: str, phase: str | None, reason: str) -> str:
+    """The override reason to keep for moving ``current`` → ``phase``, or ValidationError when the
+    move needs one and has none (the admin form and the service both ask here)."""
+    from django.core.exceptions import ValidationError
+
+    from approvals.selectors import AGREEMENT_TARGET, agreement_shortfalls
+
+    trusted = (RolloutPhase.ASSISTED, RolloutPhase.AUTONOMOUS)
+    reason = (reason or "").strip()
+    if phase not in trusted or current in trusted:
+        return ""  # an override only means something on the move it allowed
+    shortfalls = agreement_shortfalls()
+    if shortfalls and not reason:
+        raise ValidationError(
+            {
+                "agreement_override_reason": (
+                    f"The AI's agreement with people is below the {AGREEMENT_TARGET:.0%} target: "
+                    + "; ".join(shortfalls)
+                    + ". Give a reason to move anyway."
+                )
+            }
+        )
+    return reason if shortfalls else ""
+
+
 def rollout_update(
     *,
     acting_user: AbstractBaseUser | None,
@@ -63,12 +88,18 @@ def rollout_update(
     kill_switch: bool | None = None,
     kill_switch_reason: str | None = None,
     safe_mode: bool | None = None,
+    agreement_override_reason: str = "",
 ) -> RolloutSettings:
     """Change the tenant's rollout phase, kill switch or safe mode (``None``: leave as it is).
 
     The kill switch needs a reason to go on; turning it off clears the reason unless one is given.
+    Moving from shadow or parallel to assisted or autonomous while the parallel phase's agreement
+    is below target (approvals.selectors.agreement_shortfalls) needs ``agreement_override_reason``,
+    kept on the row (so in its audit entry); otherwise ValidationError, nothing written.
     The gates read the row on every attempt, so the change holds from its commit.
     """
+    current = RolloutSettings.get_solo().phase
+    reason = agreement_gate(current=current, phase=phase, reason=agreement_override_reason)
     values: dict[str, Any] = {
         name: value
         for name, value in (
@@ -81,4 +112,6 @@ def rollout_update(
     }
     if kill_switch is False and kill_switch_reason is None:
         values["kill_switch_reason"] = ""
+    if phase is not None and phase != current:
+        values["agreement_override_reason"] = reason
     return policy_update(acting_user=acting_user, policy=RolloutSettings, **values)

@@ -92,6 +92,7 @@ def test_admin_form_saves_through_the_service(alpha, admin_user, client_for, cal
         "/admin/policy/rolloutsettings/",
         {
             "phase": RolloutPhase.ASSISTED,
+            "agreement_override_reason": "Pilot agreed with the client",
             "kill_switch": "on",
             "kill_switch_reason": "Audit",
             "safe_mode": "on",
@@ -141,3 +142,69 @@ def test_seed_sets_the_phase_through_the_service(alpha, calls):
     assert [c.get("phase") for c in calls] == [RolloutPhase.ASSISTED]
     with tenant_context(alpha):
         assert RolloutSettings.get_solo().phase == RolloutPhase.ASSISTED
+
+
+def _decided(n_agreed: int, n_disagreed: int, skill: str = "campaign-crafter"):
+    """Requests decided in the parallel phase: the AI said approve; people approved or rejected."""
+    from approvals.models import ActionRequest, Status
+    from approvals.tests.factories import propose_email
+    from skills.models import SkillRun
+
+    run = SkillRun.objects.create(skill=skill, skill_version="1", inputs={}, idempotency_key=f"agree:{skill}")
+    for n in range(n_agreed + n_disagreed):
+        request = propose_email(payload={"to": f"p{n}@prospect.example", "subject": "Hi", "body": "Hello"})
+        ActionRequest.objects.filter(pk=request.pk).update(
+            ai_decision="approve",
+            status=Status.APPROVED if n < n_agreed else Status.REJECTED,
+            skill_run=run,
+        )
+
+
+def test_moving_to_assisted_below_the_agreement_target_needs_a_reason(alpha, admin_user, client_for):
+    from approvals.tests.factories import set_phase
+
+    with tenant_context(alpha):
+        set_phase("parallel")
+        _decided(6, 4)  # 60 % < 75 %
+    client = client_for(alpha, admin_user)
+
+    page = client.get("/admin/policy/rolloutsettings/").content.decode()
+    refused = client.post("/admin/policy/rolloutsettings/", {"phase": RolloutPhase.ASSISTED})
+    api = client.patch("/api/v1/policy/rollout/", {"phase": "assisted"}, content_type="application/json")
+
+    assert "campaign-crafter" in page and "60% (below target)" in page
+    assert refused.status_code == 200
+    assert "below the 75% target" in refused.content.decode()
+    assert "campaign-crafter: 60% (6 of 10)" in refused.content.decode()
+    assert api.status_code == 400 and "agreement_override_reason" in api.json()
+    with tenant_context(alpha):
+        assert RolloutSettings.get_solo().phase == "parallel"
+
+    moved = client.post(
+        "/admin/policy/rolloutsettings/",
+        {"phase": RolloutPhase.ASSISTED, "agreement_override_reason": "Client signed off the pilot"},
+    )
+
+    assert moved.status_code == 302
+    with tenant_context(alpha):
+        rollout = RolloutSettings.get_solo()
+        assert (rollout.phase, rollout.agreement_override_reason) == (
+            "assisted",
+            "Client signed off the pilot",
+        )
+        assert _entries()[-1].changes_dict["agreement_override_reason"] == ["", "Client signed off the pilot"]
+
+
+def test_moving_to_assisted_at_the_target_needs_no_reason(alpha, admin_user):
+    from approvals.tests.factories import set_phase
+
+    with tenant_context(alpha):
+        set_phase("parallel")
+        _decided(3, 1)  # 75 %
+        rollout = services.rollout_update(acting_user=admin_user, phase=RolloutPhase.ASSISTED)
+        assert (rollout.phase, rollout.agreement_override_reason) == ("assisted", "")
+
+
+def test_nothing_compared_yet_is_not_agreement(alpha, admin_user):
+    with tenant_context(alpha), pytest.raises(ValidationError, match="no decision has been compared"):
+        services.rollout_update(acting_user=admin_user, phase=RolloutPhase.AUTONOMOUS)

@@ -290,7 +290,11 @@ class Command(BaseCommand):
         with tenant_context(tenant):
             rollout = RolloutSettings.get_solo()
             if rollout.phase == RolloutPhase.SHADOW and spec["phase"] != RolloutPhase.SHADOW:
-                policy_services.rollout_update(acting_user=None, phase=spec["phase"])
+                policy_services.rollout_update(
+                    acting_user=None,
+                    phase=spec["phase"],
+                    agreement_override_reason="Demo tenant: seeded in its phase, no parallel phase ran.",
+                )
             if not IcpDefinition.get_solo().industries:
                 policy_services.policy_update(acting_user=None, policy=IcpDefinition, **spec["icp"])
             sending = SendingPolicy.get_solo()
