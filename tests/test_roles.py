@@ -35,6 +35,15 @@ POLICY_FORMS = {
     },
 }
 
+# A harmless change per policy API endpoint.
+API_PATCHES = {
+    "rollout": {"safe_mode": True},
+    "icp": {"competitor_domains": ["rival.example"]},
+    "quotas": {"daily_run_limit": 5},
+    "sending": {"min_delay_seconds": 45},
+}
+START_INPUTS = {"inputs": {"segment": "all"}, "execution_mode": "suggest"}
+
 # (method, path, roles allowed). Allowed GETs answer 200, allowed POSTs redirect (302).
 MATRIX = [
     *[("GET", f"/admin/policy/{model}/", EVERY_ROLE) for model in POLICY_FORMS],
@@ -51,9 +60,25 @@ MATRIX = [
     ("GET", "/admin/auth/user/add/", {ADMIN}),
     ("GET", "/admin/auth/group/", {ADMIN}),
     ("GET", "/admin/policy/apitoken/", EVERY_ROLE),
-    ("GET", "/api/v1/policy/sending/", EVERY_ROLE),
-    ("PATCH", "/api/v1/policy/sending/", {ADMIN, REVOPS}),
+    *[("GET", f"/api/v1/policy/{name}/", EVERY_ROLE) for name in API_PATCHES],
+    *[("PATCH", f"/api/v1/policy/{name}/", {ADMIN, REVOPS}) for name in API_PATCHES],
     ("GET", "/api/v1/heartbeats/", EVERY_ROLE),
+    # skills: everyone reads the contracts, runs and evaluations; RevOps and tenant admins start runs
+    ("GET", "/api/v1/skills/", EVERY_ROLE),
+    ("POST", "/api/v1/skills/data-quality/runs/", {ADMIN, REVOPS}),
+    ("GET", "/admin/skills/skillrun/", EVERY_ROLE),
+    ("GET", "/admin/skills/skillrun/skills/", EVERY_ROLE),
+    ("GET", "/admin/skills/skillrun/start/data-quality/", {ADMIN, REVOPS}),
+    ("GET", "/admin/skills/skillschedule/", EVERY_ROLE),
+    ("GET", "/admin/evaluation/evaluation/", EVERY_ROLE),
+    ("GET", "/admin/campaigns/messagingpack/", EVERY_ROLE),
+    ("GET", "/admin/campaigns/messagingpack/add/", {ADMIN, REVOPS}),
+    # connectors: credentials (secrets, base URLs) are the tenant admin's
+    ("GET", "/admin/connectors/credential/", {ADMIN}),
+    ("GET", "/admin/connectors/suppression/", EVERY_ROLE),
+    # vendor traffic is operations' to read (the AE works the queue, where each request shows its calls)
+    ("GET", "/admin/connectors/webhookevent/", {ADMIN, REVOPS, VIEWER}),
+    ("GET", "/admin/connectors/callledger/", {ADMIN, REVOPS, VIEWER}),
 ]
 
 
@@ -67,8 +92,11 @@ def test_role_matrix(role, method, path, allowed, alpha, make_user, client_for):
         response = client.get(path)
         expected = 200
     elif method == "PATCH":
-        response = client.patch(path, {"min_delay_seconds": 45}, content_type="application/json")
+        response = client.patch(path, API_PATCHES[model], content_type="application/json")
         expected = 200
+    elif path.startswith("/api/"):
+        response = client.post(path, START_INPUTS, content_type="application/json")
+        expected = 202  # accepted: queued
     else:
         response = client.post(path, POLICY_FORMS[model])
         expected = 302
