@@ -71,6 +71,31 @@ class TenantAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).clients().prefetch_related("domains")
 
+    def get_urls(self):
+        from django.urls import path
+
+        return [
+            path("spend/", self.admin_site.admin_view(self.spend_view), name="tenants_tenant_spend"),
+            *super().get_urls(),
+        ]
+
+    def spend_view(self, request):
+        """Spend by tenant: each active tenant's day and month against its limits."""
+        from django.core.exceptions import PermissionDenied
+        from django.template.response import TemplateResponse
+
+        from tenants.budget.selectors import spend_by_tenant
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Spend by tenant",
+            "tenants": spend_by_tenant(),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/tenants/tenant/spend.html", context)
+
     @admin.display(description="host")
     def primary_domain(self, obj: Tenant) -> str:
         primary = [d.domain for d in obj.domains.all() if d.is_primary]

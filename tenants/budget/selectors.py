@@ -160,3 +160,45 @@ def open_reservations(limit: int = 100):
 
 def recent_alerts(limit: int = 50):
     return BudgetAlert.objects.order_by("-created_at")[:limit]
+
+
+@dataclass(frozen=True)
+class TenantSpend:
+    name: str
+    schema_name: str
+    status: dict
+    top_skill: str
+
+
+def spend_by_tenant() -> list[TenantSpend]:
+    """Every active tenant's standing this month and today (read in each tenant's own schema: one
+    short read per tenant), for the platform operator; the fullest monthly budget first."""
+    from django_tenants.utils import schema_context
+
+    from tenants.models import Tenant
+
+    rows = []
+    for tenant in Tenant.objects.clients().filter(is_active=True).order_by("name"):
+        with schema_context(tenant.schema_name):
+            status = budget_status()
+            month = status["month"]
+            top = (
+                BudgetReservation.objects.filter(created_at__date__gte=month)
+                .values("skill")
+                .annotate(spent=Sum("spent_usd"))
+                .order_by("-spent")
+                .first()
+            )
+        rows.append(
+            TenantSpend(
+                name=tenant.name,
+                schema_name=tenant.schema_name,
+                status=status,
+                top_skill=top["skill"] if top and top["spent"] else "",
+            )
+        )
+
+    def monthly_percent(row: TenantSpend) -> int:
+        return next(use.percent for use in row.status["limits"] if use.limit == "monthly_usd")
+
+    return sorted(rows, key=lambda row: (-monthly_percent(row), row.name))

@@ -432,3 +432,30 @@ def test_an_alert_of_a_refused_or_rolled_back_change_is_not_kept(tenant, django_
 
     assert not BudgetAlert.objects.exists()
     assert mail.outbox == []
+
+
+def test_the_platform_spend_page_shows_each_tenant_against_its_own_limits(tenant, bravo, client_for):
+    from django.contrib.auth.models import Group, User
+
+    from tenants.models import Tenant
+    from tenants.roles import Role
+    from tests.conftest import PASSWORD
+
+    set_limits(monthly_usd_limit=Decimal("10"), daily_usd_limit=Decimal("10"), per_run_usd_limit=Decimal("5"))
+    reserve("run:spend", "4.00")
+    budget_settle(key="run:spend", usd=Decimal("1.00"), tokens=1000)  # alpha: $1 spent + $3 held of $10
+    connection.set_schema_to_public()
+    operator = User.objects.create_user("operator@example.com", password=PASSWORD, is_staff=True)
+    operator.groups.add(Group.objects.get(name=Role.PLATFORM_OPERATOR.group_name))
+    operator_client = client_for(Tenant.objects.get(schema_name="public"), operator)
+
+    page = operator_client.get("/admin/tenants/tenant/spend/")
+    tenant_admin_here = client_for(tenant, None).get("/admin/tenants/tenant/spend/")
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    alpha_row = html[html.index('id="tenant-alpha"') :].split("</tr>")[0]
+    assert "4.000000 of 10.00" in alpha_row and "40%" in alpha_row and "test-skill" in alpha_row
+    assert 'id="tenant-bravo"' in html
+    assert html.index('id="tenant-alpha"') < html.index('id="tenant-bravo"')  # fullest first
+    assert tenant_admin_here.status_code in (302, 404)  # not on a tenant's host
