@@ -19,6 +19,7 @@ from evaluation.dimensions import Dimension, Severity
 
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
+_FOUR_GROUPS = re.compile(r"\d{4}(?:[ -]\d{4}){2,}(?:[ -]\d{1,4})?")
 _SSN = re.compile(r"(?<!\d)(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?!\d)")
 _PHONE = re.compile(
     r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]?\d{3,4}(?!\w)"
@@ -62,18 +63,23 @@ def mask(value: str) -> str:
 
 def pii_hits(text: str) -> list[tuple[str, str]]:
     """(kind, matched text) of each piece of personal data in ``text``; a span matched as a card,
-    IBAN or SSN is not counted again as a phone number."""
+    IBAN or SSN is not counted again as a phone number, nor is a figure shaped like one whose
+    checksum fails (an order or invoice number in 4-digit groups is neither a card nor a phone)."""
     hits: list[tuple[str, str]] = []
     taken: list[tuple[int, int]] = []
     for match in _IBAN.finditer(text):
         if iban_ok(match.group(0)):
             hits.append(("iban", match.group(0)))
-            taken.append(match.span())
+        taken.append(match.span())
     for match in _CARD.finditer(text):
         digits = re.sub(r"\D", "", match.group(0))
-        if 13 <= len(digits) <= 19 and luhn_ok(digits) and not _overlaps(match.span(), taken):
+        if _overlaps(match.span(), taken) or not 13 <= len(digits) <= 19:
+            continue
+        if luhn_ok(digits):
             hits.append(("card", match.group(0)))
             taken.append(match.span())
+        elif len(digits) >= 16 or _FOUR_GROUPS.fullmatch(match.group(0)):
+            taken.append(match.span())  # a card-shaped figure, not a phone number
     for match in _SSN.finditer(text):
         if not _overlaps(match.span(), taken):
             hits.append(("ssn", match.group(0)))

@@ -31,6 +31,7 @@ def schema_findings(output: Any, schema: dict[str, Any]) -> list[Finding]:
             )
         ]
     try:
+        Draft202012Validator.check_schema(schema)  # the constructor does not check it
         validator = Draft202012Validator(schema)
         errors = sorted(validator.iter_errors(output), key=lambda e: [str(p) for p in e.absolute_path])
     except SchemaError as exc:

@@ -13,8 +13,7 @@ SPAM_PHRASES: tuple[str, ...] = (
     "act now",
     "limited time",
     "100% free",
-    "risk-free",
-    "risk free",
+    "risk-free",  # find_phrase matches "risk free" too
     "no obligation",
     "click here",
     "buy now",
@@ -58,9 +57,11 @@ def spam_findings(items: list[dict[str, Any]]) -> list[Finding]:
     for index, item in enumerate(items):
         key = item_key(item, index)
         for name, text in texts_of(item):
+            seen: set[str] = set()
             for phrase in SPAM_PHRASES:
                 found = find_phrase(phrase, text)
-                if found:
+                if found and found.lower() not in seen:  # one word, one finding
+                    seen.add(found.lower())
                     findings.append(
                         Finding(
                             Severity.LOW,
