@@ -66,15 +66,16 @@ class ReservationStatus(models.TextChoices):
 class BudgetReservation(models.Model):
     """The worst case of one run, held against the budget until the run ends."""
 
-    key = models.CharField(max_length=200, unique=True)
-    skill = models.CharField(max_length=64, blank=True, db_index=True)
+    # unique by a constraint, not unique=True: no second (LIKE) index to maintain on every insert
+    key = models.CharField(max_length=200)
+    skill = models.CharField(max_length=64, blank=True)
     model = models.CharField(max_length=100, blank=True)
     reserved_usd = models.DecimalField(**USD, default=ZERO)
     reserved_tokens = models.BigIntegerField(default=0)
     spent_usd = models.DecimalField(**USD, default=ZERO, db_default=ZERO)
     spent_tokens = models.BigIntegerField(default=0, db_default=0)
     status = models.CharField(
-        max_length=10, choices=ReservationStatus.choices, default=ReservationStatus.OPEN, db_index=True
+        max_length=10, choices=ReservationStatus.choices, default=ReservationStatus.OPEN
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     expires_at = models.DateTimeField(help_text="Open past this moment: the run died; the sweep releases it.")
@@ -91,7 +92,10 @@ class BudgetReservation(models.Model):
                 & Q(spent_tokens__gte=0),
                 name="%(app_label)s_%(class)s_not_negative",
             ),
+            models.UniqueConstraint(fields=["key"], name="budget_reservation_key_uniq"),
         ]
+        # Few indexes: every run inserts a row while it holds the day's counter. The sweep reads
+        # the open ones by expiry; the admin and the Spend page read by time.
         indexes = [
             models.Index(
                 fields=["expires_at"], condition=Q(status="open"), name="budget_reservation_open_exp"
