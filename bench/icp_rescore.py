@@ -189,13 +189,14 @@ def main() -> int:
         while not all(app.control.ping(destination=[n], timeout=0.5) for n in WORKERS):
             if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
                 raise SystemExit(f"the workers did not answer a ping (logs in {logs})")
+        before = IcpRescore.objects.order_by("-id").values_list("id", flat=True).first() or 0
         with transaction.atomic():
             _icp_set(ICP_AFTER)  # enqueues the re-scoring after this commit
         started = time.monotonic()
         deadline = started + 30
         rescore = None
         while rescore is None and time.monotonic() < deadline:
-            rescore = IcpRescore.objects.filter(superseded_at__isnull=True).order_by("-id").first()
+            rescore = IcpRescore.objects.filter(pk__gt=before).order_by("-id").first()
             time.sleep(0.02)
         if rescore is None:
             raise SystemExit("no re-scoring was started by the ICP edit")
