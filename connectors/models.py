@@ -219,7 +219,7 @@ class Enrichment(models.Model):
         "approvals.ActionRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="enrichment"
     )
     provider = models.CharField(max_length=16, choices=System.choices, default=System.CLAY)
-    email = models.EmailField()
+    email = models.EmailField(db_index=True)  # the admin's exact search
     requested_fields = models.JSONField(default=list, blank=True)
     status = models.CharField(
         max_length=16, choices=EnrichmentStatus.choices, default=EnrichmentStatus.SUBMITTED
