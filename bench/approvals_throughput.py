@@ -37,24 +37,19 @@ The worker is stopped at the end, also on errors and Ctrl-C; its log is kept in 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import multiprocessing
 import os
 import re
-import signal
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-from _common import ae_user as _ae_user  # noqa: E402
-from _common import bench_tenant as _bench_tenant  # noqa: E402
-from _common import setup_django  # noqa: E402
+from _common import ae_user as _ae_user
+from _common import bench_tenant as _bench_tenant
+from _common import other_workers, setup_django, start_worker, stop_worker, wait_for_ping
+from _common import purge_queues as _purge_queues
 
 setup_django()
 
@@ -94,6 +89,10 @@ def ae_user(tenant):
     return _ae_user(tenant, AE_EMAIL)
 
 
+def purge_queues() -> None:
+    _purge_queues(QUEUES)
+
+
 def remove_bench_rows(tenant: Tenant) -> int:
     with tenant_context(tenant):
         ExecutedEffect.objects.filter(idempotency_key__startswith=KEY_PREFIX).delete()
@@ -117,71 +116,6 @@ def propose(tenant: Tenant, prefix: str, count: int) -> list[int]:
                 raise SystemExit(f"request #{request.pk} is {request.status}, expected pending")
             ids.append(request.pk)
     return ids
-
-
-# --- the worker -------------------------------------------------------------------------------
-
-
-def purge_queues() -> None:
-    with app.connection_for_write() as conn:
-        for queue in QUEUES:
-            # a queue that never existed has nothing to purge
-            with contextlib.suppress(Exception):
-                conn.default_channel.queue_purge(queue)
-
-
-def start_worker(name: str, log_path: Path, loglevel: str) -> subprocess.Popen:
-    log = log_path.open("wb")
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "mh1",
-            "worker",
-            "--concurrency",
-            "2",
-            "--pool",
-            "prefork",
-            "-Q",
-            ",".join(QUEUES),
-            "--include",
-            "bench.noop_task",
-            "-l",
-            loglevel,
-            "-n",
-            name,
-            "--without-mingle",
-            "--without-gossip",
-        ],
-        cwd=ROOT,
-        env={**os.environ},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: stopped with its children
-    )
-
-
-def wait_for_ping(worker: subprocess.Popen, name: str, timeout: float = 60.0) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if worker.poll() is not None:
-            raise SystemExit(f"the worker exited with {worker.returncode} before answering a ping")
-        if app.control.ping(destination=[name], timeout=0.5):
-            return time.monotonic() - started
-    raise SystemExit(f"the worker did not answer a ping within {timeout:.0f} s")
-
-
-def stop_worker(worker: subprocess.Popen) -> None:
-    if worker.poll() is not None:
-        return
-    os.killpg(worker.pid, signal.SIGTERM)
-    try:
-        worker.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=10)
 
 
 # --- the two measurements ---------------------------------------------------------------------
@@ -520,15 +454,17 @@ def main() -> None:
         f"{time.perf_counter() - started:.1f} s (not timed)"
     )
 
-    others = [name for reply in app.control.ping(timeout=1.0) for name in reply]
+    others = other_workers()
     if others:
         raise SystemExit(f"other workers listen on {settings.REDIS_URL}: {others}; they would take tasks")
     purge_queues()
     name = f"bench-throughput-{os.getpid()}@{socket.gethostname()}"
     log_path = Path(tempfile.gettempdir()) / f"mh1-bench-worker-{os.getpid()}.log"
-    worker = start_worker(name, log_path, args.loglevel)
+    worker = start_worker(
+        name, log_path, queues=QUEUES, concurrency=2, loglevel=args.loglevel, include=["bench.noop_task"]
+    )
     try:
-        print(f"worker up in {wait_for_ping(worker, name):.1f} s (log: {log_path})")
+        print(f"worker up in {wait_for_ping({name: worker}):.1f} s (log: {log_path})")
         # warm-up: every pool process imports, connects and runs each kind of task once
         noop_rate(client, 50, args.timeout)
         approve_all(tenant, ae, warm_ids, args.timeout)
