@@ -33,6 +33,7 @@ from decimal import Decimal
 from typing import Any
 
 from skills.base import EvaluationSubject, Records, Skill
+from skills.builtin.segments import SEGMENT_RULES, segment_leads, segment_properties
 from skills.contracts import (
     CostTarget,
     DataRequirements,
@@ -203,26 +204,7 @@ CONTRACT = SkillContract(
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "lead_ids": {
-                "type": "array",
-                "items": {"type": "integer", "minimum": 1},
-                "minItems": 1,
-                "maxItems": MAX_LEADS,
-                "uniqueItems": True,
-                "description": "These leads; or leave empty and choose a segment.",
-            },
-            "segment": {
-                "enum": ["all", "tier", "stage"],
-                "description": "Which leads: all, those of one ICP tier, or those in one lifecycle stage.",
-            },
-            "tier": {"enum": ["A", "B", "C", "D"], "description": "With segment “tier”: the tier."},
-            "stage": {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": 40,
-                "description": "With segment “stage”.",
-            },
-            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LEADS, "default": DEFAULT_LIMIT},
+            **segment_properties(MAX_LEADS, DEFAULT_LIMIT),
             "list_limit": {
                 "type": "integer",
                 "minimum": 1,
@@ -231,17 +213,7 @@ CONTRACT = SkillContract(
                 "description": "At most this many leads in each list (the counts cover them all).",
             },
         },
-        "anyOf": [{"required": ["lead_ids"]}, {"required": ["segment"]}],
-        "allOf": [
-            {
-                "if": {"properties": {"segment": {"const": "tier"}}, "required": ["segment"]},
-                "then": {"required": ["tier"]},
-            },
-            {
-                "if": {"properties": {"segment": {"const": "stage"}}, "required": ["segment"]},
-                "then": {"required": ["stage"]},
-            },
-        ],
+        **SEGMENT_RULES,
     },
     output_schema={
         "type": "object",
@@ -422,24 +394,11 @@ class LifecycleAuditSkill(Skill):
         from django.db import DatabaseError
         from django.utils import timezone
 
-        from campaigns.models import Lead, LifecycleStage
+        from campaigns.models import LifecycleStage
 
         try:
             stages = list(LifecycleStage.objects.values("key", "crm_value", "order", "is_terminal"))
-            leads = Lead.objects.order_by("id")
-            missing: list[int] = []
-            if inputs.get("lead_ids"):
-                wanted = list(inputs["lead_ids"])
-                items = list(leads.filter(pk__in=wanted).values(*LEAD_FIELDS))
-                found = {item["id"] for item in items}
-                missing = [pk for pk in wanted if pk not in found]
-            else:
-                segment = inputs["segment"]
-                if segment == "tier":
-                    leads = leads.filter(icp_tier=inputs["tier"])
-                elif segment == "stage":
-                    leads = leads.filter(lifecycle_stage=inputs["stage"])
-                items = list(leads.values(*LEAD_FIELDS)[: inputs.get("limit", DEFAULT_LIMIT)])
+            items, missing = segment_leads(inputs, LEAD_FIELDS, DEFAULT_LIMIT)
         except DatabaseError as exc:
             raise DataUnavailable(f"the leads could not be read: {exc}") from exc
         return Records(
