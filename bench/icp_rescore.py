@@ -122,7 +122,8 @@ def main() -> int:
     with connection.cursor() as cursor:
         from campaigns.icp_rules import score_params
 
-        cursor.execute(scoring.rescore_batch_sql("TRUE"), score_params(scoring.icp_rules_current()))
+        rules = scoring.icp_rules_current()
+        cursor.execute(scoring.rescore_batch_sql("TRUE", rules), score_params(rules))
         scanned, changed = cursor.fetchone()
     print(f"  {scanned} scanned, {changed} changed in {time.monotonic() - t:.1f} s")
 

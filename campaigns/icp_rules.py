@@ -243,23 +243,63 @@ def lead_score(lead: Mapping[str, Any], rules: IcpRules) -> LeadScore:
 
 
 # --- the same rules in SQL -----------------------------------------------------------------------
+#
+# The lead's keys are stored on its row: ``Lead.industry_key`` … ``Lead.company_domain_key`` are
+# PostgreSQL generated columns whose expressions are the three functions below, computed once when
+# the lead is written (the boundary), not on every re-scoring. Changing one of them needs a
+# migration that alters the columns (``campaigns/tests/test_scoring.py`` keeps Python and SQL equal).
 
 
-def _key_sql(column: str) -> str:
-    return (
-        f"btrim(regexp_replace(translate({column}, '{_UPPER}', '{_LOWER}'), '{_SEPARATORS}', ' ', 'g'), ' ')"
+def value_key_sql(expression: str) -> str:
+    """SQL for ``value_key`` of ``expression`` (a column or a Django ``Func`` placeholder)."""
+    lowered = f"translate({expression}, '{_UPPER}', '{_LOWER}')"
+    return f"btrim(regexp_replace({lowered}, '{_SEPARATORS}', ' ', 'g'), ' ')"
+
+
+def domain_key_sql(expression: str) -> str:
+    """SQL for ``domain_key`` of ``expression``."""
+    lowered = f"translate({expression}, '{_UPPER}', '{_LOWER}')"
+    return f"regexp_replace(rtrim(btrim({lowered}, ' '), '.'), '^www\\.', '')"
+
+
+def email_domain_sql(expression: str) -> str:
+    """SQL for ``email_domain`` of ``expression``."""
+    return f"coalesce(substring({expression} from '@([^@]*)$'), '')"
+
+
+def _label_count(domain: str) -> int:
+    return domain.count(".") + 1
+
+
+def _last_labels_regex(count: int) -> str:
+    # the last ``count`` dot-separated labels of a domain (NULL when it has fewer): a domain is
+    # "under" an excluded domain of ``count`` labels exactly when these equal it
+    return "(?:^|\\.)([^.]*" + "(?:\\.[^.]*)" * (count - 1) + ")$"
+
+
+def _excluded_sql(column: str, which: str, counts: tuple[int, ...]) -> str:
+    """True when ``column`` is, or is under, one of the ``which`` domains: one comparison per
+    label count the list holds, each a hashed ``= ANY`` (constant time in the list's length)."""
+    if not counts:
+        return "FALSE"
+    tests = " OR ".join(
+        f"substring({column} from %({which}_re_{n})s) = ANY(%({which}_{n})s::text[])" for n in counts
     )
+    return f"({column} <> '' AND ({tests}))"
 
 
-def _excluded_sql(domain: str, param: str) -> str:
-    # our own column and parameter names only; the domains are a placeholder
-    match = f"{domain} = x.d OR right({domain}, length(x.d) + 1) = '.' || x.d"
-    return f"({domain} <> '' AND EXISTS (SELECT 1 FROM unnest(%({param})s::text[]) AS x(d) WHERE {match}))"  # noqa: S608
+def _domain_groups(domains: tuple[str, ...]) -> dict[int, list[str]]:
+    groups: dict[int, list[str]] = {}
+    for domain in domains:
+        groups.setdefault(_label_count(domain), []).append(domain)
+    return dict(sorted(groups.items()))
 
 
-def score_select_sql(where: str) -> str:
+def score_select_sql(where: str, rules: IcpRules) -> str:
     """A SELECT of ``id, score, tier, reasons`` for the leads ``l`` that ``where`` picks, scored
-    by the rules in ``score_params(rules)`` exactly as ``lead_score`` scores them."""
+    by ``rules`` (its values in ``score_params(rules)``) exactly as ``lead_score`` scores them.
+    The statement's shape depends on the rules (one branch per ICP title, one comparison per
+    label count of the excluded domains); every value is a placeholder."""
     dims = []
     for dimension, field, label in (
         ("industry", "industry", "industry"),
@@ -268,28 +308,31 @@ def score_select_sql(where: str) -> str:
         ("geography", "country", "country"),
     ):
         if dimension == "title":
-            match = (
-                "(SELECT u.original FROM unnest(%(title_keys)s::text[], %(title_names)s::text[]) "
-                "WITH ORDINALITY AS u(k, original, n) "
-                "WHERE strpos(' ' || f.title_key || ' ', ' ' || u.k || ' ') > 0 ORDER BY u.n LIMIT 1)"
+            # the first ICP title (in ICP order) whose key is in the lead's title as whole words
+            branches = " ".join(
+                f"WHEN strpos(' ' || l.title_key || ' ', %(title_key_{i})s) > 0 THEN %(title_name_{i})s"
+                for i in range(len(rules.titles))
             )
+            match = f"(CASE {branches} END)" if branches else "NULL::text"
         else:
-            match = f"(CASE WHEN f.{field}_key = ANY(%({dimension}_keys)s::text[]) THEN '' END)"
+            match = f"(CASE WHEN l.{field}_key = ANY(%({dimension}_keys)s::text[]) THEN '' END)"
         dims.append(
             f"""
       CROSS JOIN LATERAL (SELECT {match} AS m) AS m_{dimension}
       CROSS JOIN LATERAL (SELECT
         CASE WHEN cardinality(%({dimension}_keys)s::text[]) = 0 THEN NULL
-             WHEN f.{field}_key = '' THEN '{label} unknown'
+             WHEN l.{field}_key = '' THEN '{label} unknown'
              WHEN m_{dimension}.m IS NOT NULL
-               THEN '{label} ' || f.{field} || ' matches'
+               THEN '{label} ' || btrim(l.{field}, ' ') || ' matches'
                     || CASE WHEN m_{dimension}.m = '' THEN '' ELSE ' ' || m_{dimension}.m END
-             ELSE '{label} ' || f.{field} || ' not in ICP' END AS reason,
-        CASE WHEN cardinality(%({dimension}_keys)s::text[]) > 0 AND f.{field}_key <> ''
+             ELSE '{label} ' || btrim(l.{field}, ' ') || ' not in ICP' END AS reason,
+        CASE WHEN cardinality(%({dimension}_keys)s::text[]) > 0 AND l.{field}_key <> ''
                AND m_{dimension}.m IS NOT NULL THEN %(w_{dimension})s ELSE 0 END AS points
       ) AS d_{dimension}"""
         )
     tiers = " ".join(f"WHEN c.cents >= {minimum * 100} THEN '{tier}'" for tier, minimum in TIER_THRESHOLDS)
+    competitor = tuple(_domain_groups(rules.competitor_domains))
+    customer = tuple(_domain_groups(rules.customer_domains))
     # only our own fragments are formatted in; every value is a placeholder
     return f"""
     SELECT l.id,
@@ -300,24 +343,15 @@ def score_select_sql(where: str) -> str:
            ELSE array_remove(ARRAY[d_size.reason, d_industry.reason, d_title.reason,
                                    d_seniority.reason, d_geography.reason], NULL) END AS reasons
     FROM campaigns_lead AS l
-      CROSS JOIN LATERAL (SELECT
-        btrim(l.industry, ' ') AS industry, {_key_sql("l.industry")} AS industry_key,
-        btrim(l.title, ' ') AS title, {_key_sql("l.title")} AS title_key,
-        btrim(l.seniority, ' ') AS seniority, {_key_sql("l.seniority")} AS seniority_key,
-        btrim(l.country, ' ') AS country, {_key_sql("l.country")} AS country_key,
-        coalesce(substring(l.email from '@([^@]*)$'), '') AS email_domain,
-        regexp_replace(rtrim(btrim(translate(l.company_domain, '{_UPPER}', '{_LOWER}'), ' '), '.'),
-                       '^www\\.', '') AS company_domain
-      ) AS f
       CROSS JOIN LATERAL (SELECT CASE
-        WHEN {_excluded_sql("f.email_domain", "competitor_domains")}
-          THEN 'excluded: ' || f.email_domain || ' is a competitor''s domain'
-        WHEN {_excluded_sql("f.company_domain", "competitor_domains")}
-          THEN 'excluded: ' || f.company_domain || ' is a competitor''s domain'
-        WHEN {_excluded_sql("f.email_domain", "customer_domains")}
-          THEN 'excluded: ' || f.email_domain || ' is an existing customer''s domain'
-        WHEN {_excluded_sql("f.company_domain", "customer_domains")}
-          THEN 'excluded: ' || f.company_domain || ' is an existing customer''s domain'
+        WHEN {_excluded_sql("l.email_domain", "competitor", competitor)}
+          THEN 'excluded: ' || l.email_domain || ' is a competitor''s domain'
+        WHEN {_excluded_sql("l.company_domain_key", "competitor", competitor)}
+          THEN 'excluded: ' || l.company_domain_key || ' is a competitor''s domain'
+        WHEN {_excluded_sql("l.email_domain", "customer", customer)}
+          THEN 'excluded: ' || l.email_domain || ' is an existing customer''s domain'
+        WHEN {_excluded_sql("l.company_domain_key", "customer", customer)}
+          THEN 'excluded: ' || l.company_domain_key || ' is an existing customer''s domain'
       END AS reason) AS x
       CROSS JOIN LATERAL (SELECT
         CASE WHEN l.company_size IS NULL THEN 'company size unknown'
@@ -336,17 +370,22 @@ def score_select_sql(where: str) -> str:
 
 
 def score_params(rules: IcpRules) -> dict[str, Any]:
-    """The parameters ``score_select_sql`` reads, from ``rules``."""
-    return {
+    """The parameters ``score_select_sql(where, rules)`` reads."""
+    params: dict[str, Any] = {
         "size_min": rules.size_min,
         "size_max": rules.size_max,
         "industry_keys": [k for k, _ in rules.industries],
         "title_keys": [k for k, _ in rules.titles],
-        "title_names": [original for _, original in rules.titles],
         "seniority_keys": [k for k, _ in rules.seniorities],
         "geography_keys": [k for k, _ in rules.geographies],
-        "competitor_domains": list(rules.competitor_domains),
-        "customer_domains": list(rules.customer_domains),
         "specified": rules.specified_weight(),
         **{f"w_{name}": weight for name, weight in rules.weights},
     }
+    for i, (key, original) in enumerate(rules.titles):
+        params[f"title_key_{i}"] = f" {key} "
+        params[f"title_name_{i}"] = original
+    for which, domains in (("competitor", rules.competitor_domains), ("customer", rules.customer_domains)):
+        for count, group in _domain_groups(domains).items():
+            params[f"{which}_re_{count}"] = _last_labels_regex(count)
+            params[f"{which}_{count}"] = group
+    return params

@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from campaigns.icp_rules import domain_key_sql, email_domain_sql, value_key_sql
+
 
 class SourceSystem(models.TextChoices):
     HUBSPOT = "hubspot", "HubSpot"
@@ -38,6 +40,31 @@ class IcpTier(models.TextChoices):
     B = "B", "B"
     C = "C", "C"
     D = "D", "D"
+
+
+class ValueKey(models.Func):
+    """``campaigns.icp_rules.value_key`` in SQL (for the lead's stored keys)."""
+
+    template = value_key_sql("%(expressions)s")
+    output_field = models.TextField()
+
+
+class DomainKey(models.Func):
+    """``campaigns.icp_rules.domain_key`` in SQL."""
+
+    template = domain_key_sql("%(expressions)s")
+    output_field = models.TextField()
+
+
+class EmailDomain(models.Func):
+    """``campaigns.icp_rules.email_domain`` in SQL."""
+
+    template = email_domain_sql("%(expressions)s")
+    output_field = models.TextField()
+
+
+def _stored_key(expression: models.Func) -> models.GeneratedField:
+    return models.GeneratedField(expression=expression, output_field=models.TextField(), db_persist=True)
 
 
 class LifecycleStage(models.Model):
@@ -100,6 +127,14 @@ class Lead(models.Model):
     legal_basis = models.CharField(max_length=32, choices=LegalBasis.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The keys the ICP scoring compares (campaigns.icp_rules), computed by PostgreSQL whenever the
+    # lead is written, so that re-scoring a million leads does not normalise a million values again.
+    industry_key = _stored_key(ValueKey("industry"))
+    title_key = _stored_key(ValueKey("title"))
+    seniority_key = _stored_key(ValueKey("seniority"))
+    country_key = _stored_key(ValueKey("country"))
+    email_domain = _stored_key(EmailDomain("email"))
+    company_domain_key = _stored_key(DomainKey("company_domain"))
 
     class Meta:
         ordering = ("-created_at", "id")

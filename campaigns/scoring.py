@@ -202,11 +202,11 @@ ORDER BY id OFFSET %(offset)s LIMIT 1
 """
 
 
-def rescore_batch_sql(where: str) -> str:
+def rescore_batch_sql(where: str, rules: IcpRules) -> str:
     """One statement that scores the leads ``where`` picks and writes those whose score, tier or
     reasons changed; it answers (leads scanned, leads changed)."""
     return f"""
-    WITH scored AS ({score_select_sql(where)}),
+    WITH scored AS ({score_select_sql(where, rules)}),
     written AS (
       UPDATE campaigns_lead AS t
       SET icp_score = s.score, icp_tier = s.tier, icp_reasons = s.reasons
@@ -239,7 +239,7 @@ def rescore_batch(
             rules, _ = _icp_rules_locked()
             params = {**score_params(rules), "after": after_id, "end": end[0] if end else upto}
             where = "l.id > %(after)s AND (%(end)s::bigint IS NULL OR l.id <= %(end)s)"
-            cursor.execute(rescore_batch_sql(where), params)
+            cursor.execute(rescore_batch_sql(where, rules), params)
             scanned, changed = cursor.fetchone()
             frontier = end[0] if end else (upto if upto is not None else _max_lead_id(cursor, after_id))
             cursor.execute(

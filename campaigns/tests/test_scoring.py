@@ -63,7 +63,7 @@ def _row(lead: Lead) -> tuple:
 
 def _sql_scores(rules: IcpRules, ids: list[int]) -> dict[int, tuple]:
     with connection.cursor() as cursor:
-        cursor.execute(score_select_sql("l.id = ANY(%(ids)s)"), {**score_params(rules), "ids": ids})
+        cursor.execute(score_select_sql("l.id = ANY(%(ids)s)", rules), {**score_params(rules), "ids": ids})
         return {pk: (score, tier, reasons) for pk, score, tier, reasons in cursor.fetchall()}
 
 
@@ -146,6 +146,14 @@ _ICPS = [
         "competitor_domains": ["acme.example", "rival.example"],
         "customer_domains": ["bigcustomer.example"],
     },
+    # long domain lists of mixed label counts (the SQL compares one group per label count)
+    {
+        **ICP,
+        "competitor_domains": [f"decoy{i}.example" for i in range(40)]
+        + ["eu.rival.example", "x.rival.example"],
+        "customer_domains": ["shop.bigcustomer.example", "gmail.example"]
+        + [f"c{i}.d.example" for i in range(30)],
+    },
 ]
 
 
@@ -180,6 +188,30 @@ def test_sql_scores_every_lead_exactly_as_python(alpha, icp_index):
     assert tiers == ({"A", "D"} if icp_index == 1 else {"A", "B", "C", "D"}), tiers
     excluded = sum(1 for _, _, reasons in python.values() if reasons[0].startswith("excluded: "))
     assert (excluded > 0) == bool(_ICPS[icp_index]["competitor_domains"])
+
+
+def test_a_lead_edit_updates_the_keys_the_sql_compares(alpha):
+    """The keys are stored on the lead when it is written: an edit through the ORM (or a queryset
+    update) is scored by its new values, never by the ones it had."""
+    with tenant_context(alpha):
+        rules = IcpRules.of(_icp())
+        lead = _lead("dana@acme.example", industry="Retail", title="Engineer", company_domain="acme.example")
+        assert _sql_scores(rules, [lead.pk])[lead.pk][2][1] == "industry Retail not in ICP"
+        lead.industry, lead.title = " SAAS ", "Regional VP Sales"
+        lead.save()
+        Lead.objects.filter(pk=lead.pk).update(company_domain="WWW.Rival.Example.")
+        lead.refresh_from_db()
+        assert (lead.industry_key, lead.title_key, lead.company_domain_key) == (
+            "saas",
+            "regional vp sales",
+            "rival.example",
+        )
+        assert _sql_scores(rules, [lead.pk])[lead.pk][2] == [
+            "excluded: rival.example is a competitor's domain"
+        ]
+        Lead.objects.filter(pk=lead.pk).update(company_domain="acme.example")
+        reasons = _sql_scores(rules, [lead.pk])[lead.pk][2]
+        assert reasons[1:3] == ["industry SAAS matches", "title Regional VP Sales matches VP Sales"]
 
 
 # --- re-scoring after an ICP edit -----------------------------------------------------------------

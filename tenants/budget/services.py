@@ -1,13 +1,14 @@
 """The budget ledger's state changes: reserve a run's worst case, settle what it spent, release
 what it no longer needs, charge priced actions, and sweep what dead runs still hold.
 
-Every change runs in the current tenant's schema and inside the caller's transaction (a
-savepoint of its own), so a run that is rolled back reserves nothing. Counters change only by
+Every change runs in the current tenant's schema and inside the caller's transaction when there
+is one, so a run that is rolled back reserves nothing. Counters change only by
 conditional SQL: the limits are checked and the day and month counters incremented in one
-statement (``_RESERVE_SQL``), never read-modify-written in Python.
+statement (``budget_reserve_admit``, tenants/budget/sql.py), never read-modify-written in Python.
 
 Lock order, the same on every path so that no two of them deadlock: the reservation row, then the
-day counter, then the month counter.
+day counter, then the month counter (reserving locks no existing reservation row: it locks the
+counters, then inserts the new reservation).
 
 Periods are the tenant's days and months in UTC: a run is counted in the day and month (UTC) in
 which it was reserved, and everything it spends later goes to those same periods.
@@ -32,7 +33,7 @@ from tenants.budget.models import (
     PeriodKind,
     ReservationStatus,
 )
-from tenants.budget.prices import cost_of
+from tenants.budget.prices import price_names
 
 logger = logging.getLogger(__name__)
 
@@ -64,21 +65,28 @@ class Limits:
     thresholds: tuple[int, ...]
 
 
+# The limits in one plain statement (the settling paths read them for the alerts).
+_LIMITS_SQL = """
+SELECT daily_usd_limit, monthly_usd_limit, monthly_token_budget, daily_run_limit, per_run_usd_limit,
+       alert_thresholds
+  FROM policy_quotapolicy WHERE id = %s
+"""
+
+
 def limits_read() -> Limits:
     """Limits change rarely (a person edits them in the admin), so reading them just before the
     reserving statement is safe: a reservation made under the old limits is one that was allowed
     when it was asked for. The counters, which change all the time, are checked in the statement."""
     from tenants.policy.models import QuotaPolicy
 
-    policy = QuotaPolicy.get_solo()
-    return Limits(
-        daily_usd=policy.daily_usd_limit,
-        monthly_usd=policy.monthly_usd_limit,
-        monthly_tokens=policy.monthly_token_budget,
-        daily_runs=policy.daily_run_limit,
-        per_run_usd=policy.per_run_usd_limit,
-        thresholds=tuple(policy.alert_thresholds or ()),
-    )
+    for _attempt in range(2):
+        with connection.cursor() as cursor:
+            cursor.execute(_LIMITS_SQL, [QuotaPolicy.singleton_instance_id])
+            row = cursor.fetchone()
+        if row is not None:
+            return Limits(*row[:5], thresholds=tuple(row[5] or ()))
+        QuotaPolicy.get_solo()  # no row yet: created with its defaults, then read again
+    raise DatabaseError("the quota policy could not be read")  # pragma: no cover
 
 
 def periods_of(moment: datetime) -> tuple[date, date]:
@@ -95,57 +103,18 @@ def _tables() -> dict[str, str]:
     }
 
 
-# The day counter takes the run (and refuses past the daily limits); the month counter is taken
-# only from the day's returned row (so always after it: the lock order) and refuses past the
-# monthly limits; the reservation is inserted only from the month's row. A refusal by the month
-# leaves the day's increment in this statement's savepoint, which budget_reserve rolls back.
-# The INSERT … SELECT … WHERE applies the same limits to a period's first reservation.
 _COUNTER_COLUMNS = "usd_spent, usd_reserved, tokens_spent, tokens_reserved, runs"
-_RESERVE_SQL = """
-WITH day AS (
-    INSERT INTO {counter} AS c (kind, period_start, usd_spent, usd_reserved, tokens_spent,
-                                tokens_reserved, runs)
-    SELECT 'day', %(day)s::date, 0, %(usd)s::numeric, 0, %(tokens)s::bigint, 1
-     WHERE %(usd)s::numeric <= %(daily_usd)s::numeric AND 1 <= %(daily_runs)s::bigint
-    ON CONFLICT (kind, period_start) DO UPDATE
-       SET usd_reserved = c.usd_reserved + EXCLUDED.usd_reserved,
-           tokens_reserved = c.tokens_reserved + EXCLUDED.tokens_reserved,
-           runs = c.runs + 1
-     WHERE c.usd_spent + c.usd_reserved + EXCLUDED.usd_reserved <= %(daily_usd)s::numeric
-       AND c.runs + 1 <= %(daily_runs)s::bigint
-    RETURNING c.usd_spent, c.usd_reserved
-), month AS (
-    INSERT INTO {counter} AS c (kind, period_start, usd_spent, usd_reserved, tokens_spent,
-                                tokens_reserved, runs)
-    SELECT 'month', %(month)s::date, 0, %(usd)s::numeric, 0, %(tokens)s::bigint, 1
-      FROM day
-     WHERE %(usd)s::numeric <= %(monthly_usd)s::numeric
-       AND %(tokens)s::bigint <= %(monthly_tokens)s::bigint
-    ON CONFLICT (kind, period_start) DO UPDATE
-       SET usd_reserved = c.usd_reserved + EXCLUDED.usd_reserved,
-           tokens_reserved = c.tokens_reserved + EXCLUDED.tokens_reserved,
-           runs = c.runs + 1
-     WHERE c.usd_spent + c.usd_reserved + EXCLUDED.usd_reserved <= %(monthly_usd)s::numeric
-       AND c.tokens_spent + c.tokens_reserved + EXCLUDED.tokens_reserved
-           <= %(monthly_tokens)s::bigint
-    RETURNING c.usd_spent, c.usd_reserved, c.tokens_spent, c.tokens_reserved
-), reservation AS (
-    INSERT INTO {reservation} (key, skill, model, reserved_usd, reserved_tokens, spent_usd,
-                               spent_tokens, status, created_at, expires_at)
-    SELECT %(key)s, %(skill)s, %(model)s, %(usd)s::numeric, %(tokens)s::bigint, 0, 0, 'open',
-           %(now)s::timestamptz, %(expires)s::timestamptz
-      FROM month
-    ON CONFLICT (key) DO NOTHING
-    RETURNING id
-)
-SELECT day.usd_spent, day.usd_reserved, month.usd_spent, month.usd_reserved,
-       month.tokens_spent, month.tokens_reserved
-  FROM reservation, day, month
+
+# The whole reservation is one call of the schema's ``budget_reserve_admit`` (tenants/budget/sql.py,
+# installed by migration budget.0003): it locks the day then the month counter, checks every limit
+# under the locks and writes only when all pass. One round trip, and the counters stay locked only
+# while it runs (plus the rest of the caller's transaction, when there is one).
+_RESERVE_CALL = """
+SELECT outcome, limit_name, spent, reserved, asked, allowed, usd, day_used, month_used, month_tokens,
+       daily_usd, monthly_usd, monthly_tokens, daily_runs, per_run_usd, thresholds
+  FROM budget_reserve_admit(%(key)s, %(skill)s, %(model)s, %(names)s, %(input_tokens)s,
+                            %(output_tokens)s, %(day)s, %(month)s, %(now)s, %(expires)s, %(policy_id)s)
 """
-
-
-class _NotAdmitted(Exception):
-    """Raised inside the reserving savepoint to roll back a partial increment."""
 
 
 def budget_reserve(
@@ -157,102 +126,78 @@ def budget_reserve(
     max_output_tokens: int,
     timeout_seconds: int,
 ) -> Reservation:
-    """Hold the worst case of a run (every token it may use, priced now) against the daily and
-    monthly budgets, or raise: BudgetRefused (which limit, with the figures), Unpriced (no price
-    for the model: nothing runs), BudgetUnavailable (the ledger could not be read: nothing runs).
+    """Hold the worst case of a run (every token it may use, priced now) against the per-run, daily
+    and monthly budgets, or raise: BudgetRefused (which limit, with the figures read under the
+    lock), Unpriced (no price for the model: nothing runs), BudgetUnavailable (the ledger could
+    not be read: nothing runs). One call of the schema's ``budget_reserve_admit``.
 
     A repeated key returns the reservation already held (nothing is counted twice).
     """
+    from tenants.policy.models import QuotaPolicy
+
+    if min(max_input_tokens, max_output_tokens) < 0:
+        raise ValueError("token counts cannot be negative")
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            limits = limits_read()
-            usd = cost_of(model=model, input_tokens=max_input_tokens, output_tokens=max_output_tokens, at=now)
-    except DatabaseError as exc:
-        logger.warning("budget: reading limits or prices failed: %s", exc)
-        raise BudgetUnavailable() from exc
-    tokens = int(max_input_tokens) + int(max_output_tokens)
-    if usd > limits.per_run_usd:
-        raise BudgetRefused(
-            limit="per_run_usd", spent=ZERO, reserved=ZERO, asked=usd, allowed=limits.per_run_usd
-        )
     day, month = periods_of(now)
     expires = now + timedelta(seconds=timeout_seconds)
+    tokens = int(max_input_tokens) + int(max_output_tokens)
     params = {
         "key": key,
         "skill": skill[:64],
         "model": model[:100],
-        "usd": usd,
-        "tokens": tokens,
+        "names": price_names(model),
+        "input_tokens": int(max_input_tokens),
+        "output_tokens": int(max_output_tokens),
         "day": day,
         "month": month,
         "now": now,
         "expires": expires,
-        "daily_usd": limits.daily_usd,
-        "monthly_usd": limits.monthly_usd,
-        "monthly_tokens": limits.monthly_tokens,
-        "daily_runs": limits.daily_runs,
+        "policy_id": QuotaPolicy.singleton_instance_id,
     }
     try:
-        row = None
-        try:
-            with transaction.atomic():
-                with connection.cursor() as cursor:
-                    cursor.execute(_RESERVE_SQL.format(**_tables()), params)
-                    row = cursor.fetchone()
-                if row is None:
-                    raise _NotAdmitted
-                day_used = row[0] + row[1]
-                month_used = row[2] + row[3]
-                month_tokens = row[4] + row[5]
-                alerts.alerts_check(
-                    limits,
-                    day=day,
-                    month=month,
-                    used={"daily_usd": day_used, "monthly_usd": month_used, "monthly_tokens": month_tokens},
-                )
-        except _NotAdmitted:
-            pass
-        if row is not None:
-            return Reservation(key=key, reserved_usd=usd, reserved_tokens=tokens, expires_at=expires)
-        existing = BudgetReservation.objects.filter(key=key).first()
-        if existing is not None:
+        for _attempt in range(2):
+            with connection.cursor() as cursor:
+                cursor.execute(_RESERVE_CALL, params)
+                row = cursor.fetchone()
+            if row[0] != "no_policy":
+                break
+            QuotaPolicy.get_solo()  # no row yet: created with its defaults, then asked again
+        outcome, limit, spent, reserved, asked, allowed, usd, day_used, month_used, month_tokens = row[:10]
+        if outcome == "unpriced":
+            raise Unpriced(model, now)
+        if outcome == "duplicate":
+            existing = BudgetReservation.objects.get(key=key)
             return Reservation(
                 key=key,
                 reserved_usd=existing.reserved_usd,
                 reserved_tokens=existing.reserved_tokens,
                 expires_at=existing.expires_at,
             )
-        raise _refusal(limits, day=day, month=month, usd=usd, tokens=tokens)
+        if outcome != "admitted":
+            raise BudgetRefused(
+                limit=limit,
+                spent=_figure(limit, spent),
+                reserved=_figure(limit, reserved),
+                asked=_figure(limit, asked),
+                allowed=_figure(limit, allowed),
+            )
+        limits = Limits(*row[10:15], thresholds=tuple(row[15] or ()))
+        if limits.thresholds:
+            alerts.alerts_check(
+                limits,
+                day=day,
+                month=month,
+                used={"daily_usd": day_used, "monthly_usd": month_used, "monthly_tokens": month_tokens},
+            )
+        return Reservation(key=key, reserved_usd=usd, reserved_tokens=tokens, expires_at=expires)
     except DatabaseError as exc:
         logger.warning("budget: reserving %s failed: %s", key, exc)
         raise BudgetUnavailable() from exc
 
 
-def _refusal(limits: Limits, *, day: date, month: date, usd: Decimal, tokens: int) -> BudgetRefused:
-    """Which limit said no, read from the counters just after the refusal."""
-    counters = {c.kind: c for c in BudgetCounter.objects.filter(kind=PeriodKind.DAY, period_start=day)} | {
-        c.kind: c for c in BudgetCounter.objects.filter(kind=PeriodKind.MONTH, period_start=month)
-    }
-    d = counters.get(PeriodKind.DAY) or BudgetCounter(kind=PeriodKind.DAY, period_start=day)
-    m = counters.get(PeriodKind.MONTH) or BudgetCounter(kind=PeriodKind.MONTH, period_start=month)
-    checks = [
-        ("daily_runs", d.runs, 0, 1, limits.daily_runs),
-        ("daily_usd", d.usd_spent, d.usd_reserved, usd, limits.daily_usd),
-        ("monthly_usd", m.usd_spent, m.usd_reserved, usd, limits.monthly_usd),
-        ("monthly_tokens", m.tokens_spent, m.tokens_reserved, tokens, limits.monthly_tokens),
-    ]
-    for limit, spent, reserved, asked, allowed in checks:
-        if spent + reserved + asked > allowed:
-            return BudgetRefused(limit=limit, spent=spent, reserved=reserved, asked=asked, allowed=allowed)
-
-    # another run released its hold between the refusal and this read: report the fullest limit
-    def share(check):
-        _, spent, reserved, asked, allowed = check
-        return (spent + reserved + asked) / allowed if allowed else Decimal("Infinity")
-
-    limit, spent, reserved, asked, allowed = max(checks, key=share)
-    return BudgetRefused(limit=limit, spent=spent, reserved=reserved, asked=asked, allowed=allowed)
+def _figure(limit: str, value: Decimal):
+    """Counts (runs, tokens) as integers, dollars as they are."""
+    return int(value) if limit in ("daily_runs", "monthly_tokens") else value
 
 
 # Add to the day then the month counter of a period in one statement (the lock order); the

@@ -83,19 +83,18 @@ def test_a_repeated_key_returns_the_same_reservation_and_counts_nothing_twice(te
 
 
 def _assert_nothing_reserved(before: dict):
+    """No reservation row, and every counter holds what it held before (a counter created empty
+    for the period by the refused attempt holds nothing)."""
     assert not BudgetReservation.objects.filter(key="refused").exists()
-    after = {
-        (c.kind, c.period_start): (c.usd_reserved, c.tokens_reserved, c.runs)
-        for c in BudgetCounter.objects.all()
-    }
-    assert after == before
+    assert _snapshot() == before
 
 
 def _snapshot() -> dict:
-    return {
+    held = {
         (c.kind, c.period_start): (c.usd_reserved, c.tokens_reserved, c.runs)
         for c in BudgetCounter.objects.all()
     }
+    return {period: figures for period, figures in held.items() if figures != (0, 0, 0)}
 
 
 def test_the_daily_usd_limit_refuses_with_the_figures(tenant):
@@ -136,8 +135,10 @@ def test_the_monthly_usd_limit_refuses_and_the_day_keeps_nothing_of_the_refused_
     assert refused.value.message == (
         "Monthly USD budget exceeded: spent $4.50, reserved $0.00, asked $0.60, limit $5.00"
     )
-    # the day counter the statement created for this run is rolled back with the refusal
-    assert not BudgetCounter.objects.filter(kind="day", period_start=day).exists()
+    # the day counter (created empty for the period) holds nothing of the refused run
+    assert list(
+        BudgetCounter.objects.filter(kind="day", period_start=day).values_list("usd_reserved", "runs")
+    ) == [(Decimal("0"), 0)]
     _assert_nothing_reserved(before)
 
 
@@ -336,6 +337,9 @@ def test_a_database_error_while_reserving_fails_closed(tenant):
 
 
 def test_a_database_error_while_reading_the_limits_fails_closed(tenant):
+    from tenants.policy.models import QuotaPolicy
+
+    QuotaPolicy.objects.all().delete()  # so the read has to create it, and that fails
     with (
         mock.patch("tenants.policy.models.QuotaPolicy.get_solo", side_effect=OperationalError("timeout")),
         pytest.raises(BudgetUnavailable),
@@ -459,3 +463,42 @@ def test_the_platform_spend_page_shows_each_tenant_against_its_own_limits(tenant
     assert 'id="tenant-bravo"' in html
     assert html.index('id="tenant-alpha"') < html.index('id="tenant-bravo"')  # fullest first
     assert tenant_admin_here.status_code in (302, 404)  # not on a tenant's host
+
+
+@pytest.mark.parametrize(
+    ("model", "input_tokens", "output_tokens"),
+    [
+        ("dated", 1000, 100),
+        ("dated", 1, 1),  # $0.000002 + $0.00001: below a cent, to the millionth
+        ("dated", 333_333, 7),  # rounds half up at the sixth decimal
+        ("dated-20250929", 1200, 50),  # a snapshot is priced as its undated model
+        ("snap-20250101", 1000, 0),  # … unless it has a price of its own
+    ],
+)
+def test_a_reservation_holds_exactly_what_cost_of_prices(tenant, model, input_tokens, output_tokens):
+    """The reserving function prices the worst case in SQL; it must hold what ``cost_of`` (the
+    settling path) charges for the same tokens at the same moment, to the millionth."""
+    t0 = timezone.now() - timedelta(days=30)
+    ModelPrice.objects.create(
+        model="dated", input_usd_per_mtok=Decimal("2.5"), output_usd_per_mtok=Decimal("10"), effective_from=t0
+    )
+    ModelPrice.objects.create(
+        model="snap", input_usd_per_mtok=Decimal("1"), output_usd_per_mtok=Decimal("1"), effective_from=t0
+    )
+    ModelPrice.objects.create(
+        model="snap-20250101",
+        input_usd_per_mtok=Decimal("0.123457"),
+        output_usd_per_mtok=Decimal("1"),
+        effective_from=t0,
+    )
+    held = budget_reserve(
+        key=f"price:{model}:{input_tokens}",
+        skill="test",
+        model=model,
+        max_input_tokens=input_tokens,
+        max_output_tokens=output_tokens,
+        timeout_seconds=60,
+    )
+    expected = cost_of(model=model, input_tokens=input_tokens, output_tokens=output_tokens, at=timezone.now())
+    assert held.reserved_usd == expected
+    assert BudgetReservation.objects.get(key=held.key).reserved_usd == expected
