@@ -20,9 +20,10 @@ an admission (``day_used``, ``month_used``, ``month_tokens``, for the alerts) an
 Lock order, as everywhere in the ledger: the reservation row (inserted first: a repeated key stops
 there), then the day counter, then the month counter (a missing counter row is created first,
 then locked). Each statement of a PL/pgSQL function reads the latest committed data (READ
-COMMITTED), so a check made under the lock sees every reservation committed before it. The
-counters are written only when every check passed; a refusal deletes the reservation row it
-inserted, so nothing of a refused run remains (no savepoint).
+COMMITTED), so a check made under the lock sees every reservation committed before it. Each
+counter's checks are its UPDATE's condition (one statement per counter for an admitted run); a
+refusal by the month gives the day back what it took and deletes the reservation row, so nothing
+of a refused run remains (no savepoint).
 """
 
 RESERVE_FUNCTION_SQL = r"""
@@ -86,62 +87,75 @@ BEGIN
         RETURN;
     END IF;
 
-    SELECT * INTO d FROM budget_budgetcounter
-     WHERE kind = 'day' AND period_start = p_day FOR UPDATE;
-    IF NOT FOUND THEN
-        INSERT INTO budget_budgetcounter (kind, period_start, usd_spent, usd_reserved,
-                                          tokens_spent, tokens_reserved, runs)
-        VALUES ('day', p_day, 0, 0, 0, 0, 0) ON CONFLICT (kind, period_start) DO NOTHING;
+    -- the day counter: the checks are the UPDATE's condition, so an admitted run costs one
+    -- statement per counter; only a refusal (or a period's first run) reads the row
+    LOOP
+        UPDATE budget_budgetcounter
+           SET usd_reserved = usd_reserved + usd, tokens_reserved = tokens_reserved + tokens,
+               runs = runs + 1
+         WHERE kind = 'day' AND period_start = p_day
+           AND runs + 1 <= daily_runs AND usd_spent + usd_reserved + usd <= daily_usd
+        RETURNING usd_spent + usd_reserved INTO day_used;
+        EXIT WHEN FOUND;
         SELECT * INTO d FROM budget_budgetcounter
          WHERE kind = 'day' AND period_start = p_day FOR UPDATE;
-    END IF;
-    SELECT * INTO m FROM budget_budgetcounter
-     WHERE kind = 'month' AND period_start = p_month FOR UPDATE;
-    IF NOT FOUND THEN
-        INSERT INTO budget_budgetcounter (kind, period_start, usd_spent, usd_reserved,
-                                          tokens_spent, tokens_reserved, runs)
-        VALUES ('month', p_month, 0, 0, 0, 0, 0) ON CONFLICT (kind, period_start) DO NOTHING;
+        IF NOT FOUND THEN
+            INSERT INTO budget_budgetcounter (kind, period_start, usd_spent, usd_reserved,
+                                              tokens_spent, tokens_reserved, runs)
+            VALUES ('day', p_day, 0, 0, 0, 0, 0) ON CONFLICT (kind, period_start) DO NOTHING;
+            CONTINUE;
+        END IF;
+        outcome := 'refused';
+        IF d.runs + 1 > daily_runs THEN
+            limit_name := 'daily_runs'; spent := d.runs; reserved := 0; asked := 1; allowed := daily_runs;
+        ELSIF d.usd_spent + d.usd_reserved + usd > daily_usd THEN
+            limit_name := 'daily_usd'; spent := d.usd_spent; reserved := d.usd_reserved;
+            asked := usd; allowed := daily_usd;
+        ELSE
+            CONTINUE;  -- a hold was released in between: ask again
+        END IF;
+        DELETE FROM budget_budgetreservation WHERE id = held;
+        RETURN;
+    END LOOP;
+
+    -- the month counter, the same way; a refusal here gives the day back what it took
+    LOOP
+        UPDATE budget_budgetcounter
+           SET usd_reserved = usd_reserved + usd, tokens_reserved = tokens_reserved + tokens,
+               runs = runs + 1
+         WHERE kind = 'month' AND period_start = p_month
+           AND usd_spent + usd_reserved + usd <= monthly_usd
+           AND tokens_spent + tokens_reserved + tokens <= monthly_tokens
+        RETURNING usd_spent + usd_reserved, tokens_spent + tokens_reserved INTO month_used, month_tokens;
+        EXIT WHEN FOUND;
         SELECT * INTO m FROM budget_budgetcounter
          WHERE kind = 'month' AND period_start = p_month FOR UPDATE;
-    END IF;
+        IF NOT FOUND THEN
+            INSERT INTO budget_budgetcounter (kind, period_start, usd_spent, usd_reserved,
+                                              tokens_spent, tokens_reserved, runs)
+            VALUES ('month', p_month, 0, 0, 0, 0, 0) ON CONFLICT (kind, period_start) DO NOTHING;
+            CONTINUE;
+        END IF;
+        outcome := 'refused';
+        IF m.usd_spent + m.usd_reserved + usd > monthly_usd THEN
+            limit_name := 'monthly_usd'; spent := m.usd_spent; reserved := m.usd_reserved;
+            asked := usd; allowed := monthly_usd;
+        ELSIF m.tokens_spent + m.tokens_reserved + tokens > monthly_tokens THEN
+            limit_name := 'monthly_tokens'; spent := m.tokens_spent; reserved := m.tokens_reserved;
+            asked := tokens; allowed := monthly_tokens;
+        ELSE
+            CONTINUE;
+        END IF;
+        UPDATE budget_budgetcounter
+           SET usd_reserved = usd_reserved - usd, tokens_reserved = tokens_reserved - tokens,
+               runs = runs - 1
+         WHERE kind = 'day' AND period_start = p_day;
+        DELETE FROM budget_budgetreservation WHERE id = held;
+        day_used := NULL;
+        RETURN;
+    END LOOP;
 
-    outcome := 'refused';
-    IF d.runs + 1 > daily_runs THEN
-        limit_name := 'daily_runs'; spent := d.runs; reserved := 0; asked := 1; allowed := daily_runs;
-        DELETE FROM budget_budgetreservation WHERE id = held;
-        RETURN;
-    END IF;
-    IF d.usd_spent + d.usd_reserved + usd > daily_usd THEN
-        limit_name := 'daily_usd'; spent := d.usd_spent; reserved := d.usd_reserved;
-        asked := usd; allowed := daily_usd;
-        DELETE FROM budget_budgetreservation WHERE id = held;
-        RETURN;
-    END IF;
-    IF m.usd_spent + m.usd_reserved + usd > monthly_usd THEN
-        limit_name := 'monthly_usd'; spent := m.usd_spent; reserved := m.usd_reserved;
-        asked := usd; allowed := monthly_usd;
-        DELETE FROM budget_budgetreservation WHERE id = held;
-        RETURN;
-    END IF;
-    IF m.tokens_spent + m.tokens_reserved + tokens > monthly_tokens THEN
-        limit_name := 'monthly_tokens'; spent := m.tokens_spent; reserved := m.tokens_reserved;
-        asked := tokens; allowed := monthly_tokens;
-        DELETE FROM budget_budgetreservation WHERE id = held;
-        RETURN;
-    END IF;
-
-    UPDATE budget_budgetcounter
-       SET usd_reserved = usd_reserved + usd, tokens_reserved = tokens_reserved + tokens,
-           runs = runs + 1
-     WHERE id = d.id;
-    UPDATE budget_budgetcounter
-       SET usd_reserved = usd_reserved + usd, tokens_reserved = tokens_reserved + tokens,
-           runs = runs + 1
-     WHERE id = m.id;
     outcome := 'admitted';
-    day_used := d.usd_spent + d.usd_reserved + usd;
-    month_used := m.usd_spent + m.usd_reserved + usd;
-    month_tokens := m.tokens_spent + m.tokens_reserved + tokens;
 END
 $fn$;
 """
