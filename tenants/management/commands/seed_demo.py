@@ -83,6 +83,7 @@ class Command(BaseCommand):
         port = options["port"]
         connection.set_schema_to_public()
         self._operator()
+        self._demo_prices()
         rows = [("public", f"http://localhost:{port}/admin/", OPERATOR[0], "platform operator")]
         for slug, spec in TENANTS.items():
             tenant = Tenant.objects.filter(slug=slug).first()
@@ -131,6 +132,28 @@ class Command(BaseCommand):
         )
         for tenant, url, email, role in rows:
             self.stdout.write(f"  {tenant:<12} {role:<18} {email:<26} {url}")
+
+    def _demo_prices(self) -> None:
+        """In the demo the offline provider is priced as a small hosted model (claude-haiku-4-5's
+        list price) from 2026-01-01, so each run and the Spend pages show what its tokens would
+        cost. A dated row of the platform's price table, as an operator would add it; outside the
+        demo the offline provider stays at its seeded price of zero."""
+        from datetime import UTC, datetime
+        from decimal import Decimal
+
+        from skills.providers import OFFLINE_MODEL
+        from tenants.models import ModelPrice
+
+        ModelPrice.objects.get_or_create(
+            model=OFFLINE_MODEL,
+            effective_from=datetime(2026, 1, 1, tzinfo=UTC),
+            defaults={
+                "input_usd_per_mtok": Decimal("1.00"),
+                "output_usd_per_mtok": Decimal("5.00"),
+                "cached_input_usd_per_mtok": Decimal("0.10"),
+                "note": "Demo: the offline provider priced as claude-haiku-4-5, so runs show a cost",
+            },
+        )
 
     def _operator(self) -> None:
         email, full_name = OPERATOR
