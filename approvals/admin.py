@@ -20,6 +20,7 @@ from solo.admin import SingletonModelAdmin
 
 from approvals import gates, selectors, services
 from approvals.errors import ApprovalError
+from approvals.flags import flags_of
 from approvals.models import (
     OPEN_STATUSES,
     RESOLVABLE_STATUSES,
@@ -343,15 +344,17 @@ class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
         obj = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if obj is not None:
+            closed = gates.gates_now(obj) if obj.status in OPEN_STATUSES else []
             extra.update(
                 preview=render_preview(obj),
+                flags=flags_of(obj, closed),
                 timeline=selectors.timeline(obj),
                 can_decide=obj.status == Status.PENDING and services.can_decide(request.user, obj),
                 reject_form=RejectForm(),
                 delegate_form=DelegateForm(requests=[obj], acting_user=request.user),
                 email_form=EmailEditForm(initial=obj.payload) if obj.kind == "email.send" else None,
                 approvals=obj.approvals.select_related("approver"),
-                gates_now=gates.gates_now(obj) if obj.status in OPEN_STATUSES else [],
+                gates_now=closed,
                 can_resolve=obj.status in RESOLVABLE_STATUSES
                 and request.user.has_perm(services.RESOLVE_PERMISSION),
                 resolve_form=ResolveForm(),

@@ -137,9 +137,9 @@ def email_send(request: ActionRequest, payload: dict[str, Any]) -> dict[str, Any
         return _send(request, payload, to)
 
 
-def _message(request: ActionRequest, payload: dict[str, Any], to: str) -> EmailMultiAlternatives:
+def email_message(request: ActionRequest, payload: dict[str, Any], to: str) -> EmailMultiAlternatives:
     """The whole message, built before anything is recorded: a header that cannot be built fails
-    the action with nothing counted."""
+    the action with nothing counted. The approval page previews this same message."""
     link = unsubscribe_url(to)
     sender = payload.get("from_mailbox") or sending_mailboxes()[0]
     message = EmailMultiAlternatives(
@@ -159,7 +159,7 @@ def _message(request: ActionRequest, payload: dict[str, Any], to: str) -> EmailM
 
 def _send(request: ActionRequest, payload: dict[str, Any], to: str) -> dict[str, Any]:
     try:
-        message = _message(request, payload, to)
+        message = email_message(request, payload, to)
     except (ValueError, TypeError) as exc:
         raise FatalExecutionError(f"The email cannot be built: {exc}") from exc
     started = _begin_call(

@@ -90,8 +90,8 @@ def test_detail_shows_the_email_as_rendered_risk_and_timeline(alpha, setup):
 
     page = setup["ae_client"].get(f"{QUEUE}{request.pk}/change/").content.decode()
 
-    assert "Subject:</strong> Hello &lt;b&gt;there&lt;/b&gt;" in page  # escaped, never raw HTML
-    assert "c_level_target" in page and "needs 2 distinct approvers" in page
+    assert "<th>Subject</th><td>Hello &lt;b&gt;there&lt;/b&gt;</td>" in page  # escaped, never raw HTML
+    assert "C-level recipient" in page and "needs 2 distinct approvers" in page
     assert "proposed" in page and 'id="decide"' in page
 
 

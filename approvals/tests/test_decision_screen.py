@@ -1,0 +1,126 @@
+"""The request page an AE decides on: the email exactly as the executor will send it (headers,
+text part with its unsubscribe footer, an HTML part only in a sandboxed frame), and the risk
+flags in words, with the gates that would stop it now among them."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+from django.core.mail import EmailMultiAlternatives
+from django.db import connection
+from django_tenants.utils import tenant_context
+
+from approvals.flags import FLAG_WORDS, flag_words
+from approvals.preview import render_preview
+from approvals.tests.factories import email_payload, propose_email, set_phase
+from tenants.roles import Role
+
+pytestmark = pytest.mark.django_db
+QUEUE = "/admin/approvals/actionrequest/"
+
+
+@pytest.fixture
+def ae_client(alpha, make_user, client_for):
+    ae = make_user(alpha, Role.AE)
+    with tenant_context(alpha):
+        set_phase("assisted")
+    connection.set_schema_to_public()
+    return client_for(alpha, ae)
+
+
+def _propose(alpha, **payload):
+    with tenant_context(alpha):
+        request = propose_email(payload=email_payload(**payload))
+    connection.set_schema_to_public()
+    return request
+
+
+def _page(client, request) -> str:
+    return client.get(f"{QUEUE}{request.pk}/change/").content.decode()
+
+
+def test_the_email_is_shown_as_it_will_be_sent_with_its_footer_and_list_unsubscribe(alpha, ae_client):
+    request = _propose(alpha, body="Hi Lee,\n<p>Two lines</p> & a tag.", subject="Quick <idea>")
+
+    page = _page(ae_client, request)
+
+    # the text part as the recipient reads it: escaped once, line breaks kept, never as markup
+    assert "Hi Lee,\n&lt;p&gt;Two lines&lt;/p&gt; &amp; a tag." in page
+    assert "&amp;lt;p&amp;gt;" not in page and "<p>Two lines</p>" not in page
+    # the footer and the RFC 8058 headers the executor adds
+    assert "\n\n--\nUnsubscribe: http" in page and "/u/" in page
+    assert "<th>List-Unsubscribe</th>" in page and "<th>List-Unsubscribe-Post</th>" in page
+    assert "List-Unsubscribe=One-Click" in page
+    assert "<th>Subject</th><td>Quick &lt;idea&gt;</td>" in page
+    assert "<th>To</th><td>Lee Lead &lt;lead@prospect.example&gt;</td>" in page
+    assert "Plain text only: no HTML part is sent." in page
+
+
+def test_an_html_part_is_shown_only_in_a_sandboxed_frame(alpha, monkeypatch):
+    def with_html(request, payload, to):
+        message = EmailMultiAlternatives(subject="S", body="text", from_email="a@b.example", to=[to])
+        message.attach_alternative('<p onclick="x()">Hi</p><script>alert(1)</script>', "text/html")
+        return message
+
+    monkeypatch.setattr("connectors.executors.email_message", with_html)
+    request = _propose(alpha)
+    with tenant_context(alpha):
+        shown = str(render_preview(request))
+
+    assert '<iframe class="mh1-html" sandbox=""' in shown
+    assert "<script>" not in shown and "&lt;script&gt;alert(1)&lt;/script&gt;" in shown
+    assert html.unescape(shown.split('srcdoc="')[1].split('"></iframe>')[0]).startswith('<p onclick="x()">')
+
+
+def test_risk_flags_are_words_not_slugs(alpha, ae_client):
+    request = _propose(alpha, to_title="CEO")
+    assert {"c_level_target", "first_run_for_tenant"} <= set(request.risk_flags)
+
+    page = _page(ae_client, request)
+
+    assert "<li>C-level recipient</li>" in page
+    assert "<li>first email this tenant sends</li>" in page
+    assert "c_level_target" not in page.split('id="flags"')[1].split("</ul>")[0]
+
+
+def test_a_gate_that_would_stop_it_now_is_among_the_flags(alpha, ae_client):
+    request = _propose(alpha)
+    with tenant_context(alpha):
+        set_phase("assisted", kill_switch=True)
+    connection.set_schema_to_public()
+
+    page = _page(ae_client, request)
+    flags = page.split('id="flags"')[1].split("</ul>")[0]
+
+    assert '<li class="blocking">Would not run now: ' in flags
+    assert "kill switch" in flags.lower()
+    assert "No risk flags." not in page
+
+
+def test_every_flag_the_console_writes_has_words():
+    """Each flag slug the impact assessment and the evaluation checks can write has a sentence,
+    so no AE ever reads a raw slug (a new flag without words fails here)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    written = set(
+        re.findall(
+            r'\[\*flags, "([a-z_]+)"\]|flags\.append\("([a-z_]+)"\)',
+            (root / "approvals/impact.py").read_text(),
+        )
+    )
+    slugs = {slug for pair in written for slug in pair if slug}
+    for source in [*(root / "evaluation/checks").glob("*.py"), root / "evaluation/services.py"]:
+        text = source.read_text()
+        slugs |= set(re.findall(r'flag="([a-z_]+)"', text)) | set(
+            re.findall(r'flags\.append\("([a-z_]+)"\)', text)
+        )
+    assert {"c_level_target", "first_run_for_tenant", "pii_present", "can_spam", "pii"} <= slugs, slugs
+    assert slugs - set(FLAG_WORDS) == set()
+    assert (
+        flag_words("first_run_for_tenant", "crm.upsert_contact")
+        == "first CRM contact write this tenant sends"
+    )
+    assert flag_words("brand_new_flag", "email.send") == "brand new flag"
