@@ -131,6 +131,37 @@ class EmailEditForm(forms.Form):
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 10, "cols": 80}))
 
 
+# Per-request lines shown after a bulk action (the rest are counted).
+BULK_LINES_SHOWN = 25
+
+
+def approval_outcome(approved: ActionRequest) -> tuple[str, int]:
+    """What an approval did, in words, with the message level: recorded but waiting for another
+    approver, approved but stopped by a gate that is closed now (kill switch, phase, suppression
+    …), or approved and on its way."""
+    current = ActionRequest.objects.get(pk=approved.pk)
+    if current.status == Status.PENDING:
+        given = current.approvals.count()
+        return (
+            f"Request #{current.pk}: your approval is recorded ({given} of {current.approvals_required} "
+            "approvals needed); it waits for another approver.",
+            messages.INFO,
+        )
+    if current.status == Status.APPROVED:
+        gate = gates.closed_gate(current)
+        if gate is not None:
+            return (
+                f"Request #{current.pk} approved, but it will not run now: {gate.reason}",
+                messages.WARNING,
+            )
+        return (f"Request #{current.pk} approved; it is queued to run.", messages.SUCCESS)
+    return (
+        f"Request #{current.pk} approved; it is now {current.get_status_display().lower()}."
+        + (f" {current.error}" if current.error else ""),
+        messages.WARNING if current.status in (Status.CANCELLED, Status.FAILED) else messages.SUCCESS,
+    )
+
+
 @admin.register(ActionRequest, site=tenant_site)
 class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
     list_display = (
@@ -255,20 +286,33 @@ class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
     # --- bulk actions -------------------------------------------------------------------------
 
     def _bulk(self, request, queryset, form_class, title, run):
+        """Apply ``run`` to each selected request; then one line per request saying what happened
+        to it (``run`` may return its own (text, level)), after a count of done and failed."""
         if "apply" in request.POST:
             form = form_class(request.POST)
             if form.is_valid():
-                done, failed = 0, []
+                results: list[tuple[str, int]] = []
+                done = failed = 0
                 for obj in queryset.order_by("pk"):
                     try:
-                        run(obj, form.cleaned_data)
+                        said = run(obj, form.cleaned_data)
                         done += 1
+                        results.append(
+                            said if isinstance(said, tuple) else (f"#{obj.pk}: done.", messages.SUCCESS)
+                        )
                     except ApprovalError as exc:
-                        failed.append(f"#{obj.pk}: {exc.message}")
-                if done:
-                    self.message_user(request, f"{title}: {done} request(s).", messages.SUCCESS)
-                for line in failed[:20]:
-                    self.message_user(request, line, messages.ERROR)
+                        failed += 1
+                        results.append((f"#{obj.pk}: {exc.message}", messages.ERROR))
+                summary = f"{title}: {done} of {done + failed} request(s) done" + (
+                    f", {failed} refused." if failed else "."
+                )
+                self.message_user(request, summary, messages.SUCCESS if not failed else messages.WARNING)
+                for text, level in results[:BULK_LINES_SHOWN]:
+                    self.message_user(request, text, level)
+                if len(results) > BULK_LINES_SHOWN:
+                    self.message_user(
+                        request, f"… and {len(results) - BULK_LINES_SHOWN} more.", messages.INFO
+                    )
                 return None
         else:
             form = form_class()
@@ -290,8 +334,8 @@ class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
             queryset,
             DecisionForm,
             "Approve",
-            lambda obj, data: services.action_approve(
-                request_id=obj.pk, acting_user=request.user, comment=data["comment"]
+            lambda obj, data: approval_outcome(
+                services.action_approve(request_id=obj.pk, acting_user=request.user, comment=data["comment"])
             ),
         )
 
@@ -396,8 +440,10 @@ class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
         data = form.cleaned_data
         try:
             if decision == "approve":
-                services.action_approve(request_id=pk, acting_user=request.user, comment=data["comment"])
-                self.message_user(request, f"Request #{pk} approved.", messages.SUCCESS)
+                approved = services.action_approve(
+                    request_id=pk, acting_user=request.user, comment=data["comment"]
+                )
+                self.message_user(request, *approval_outcome(approved))
             elif decision == "reject":
                 services.action_reject(
                     request_id=pk,

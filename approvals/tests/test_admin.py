@@ -121,7 +121,7 @@ def test_approve_and_reject_buttons(alpha, setup, django_capture_on_commit_callb
 
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post(f"{QUEUE}{one.pk}/decide/approve/", {"comment": "ok"}, follow=True)
-    assert f"Request #{one.pk} approved." in response.content.decode()
+    assert f"Request #{one.pk} approved; it is queued to run." in response.content.decode()
     assert len(callbacks) == 1  # execution scheduled after commit
 
     response = client.post(f"{QUEUE}{two.pk}/decide/reject/", {"reason": ""}, follow=True)

@@ -124,3 +124,62 @@ def test_every_flag_the_console_writes_has_words():
         == "first CRM contact write this tenant sends"
     )
     assert flag_words("brand_new_flag", "email.send") == "brand new flag"
+
+
+# --- messages that say exactly what happened --------------------------------------------------
+
+
+def _messages(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_a_first_of_two_approvals_says_it_waits_for_another(alpha, ae_client):
+    request = _propose(alpha, to_title="CEO")  # C-level and the tenant's first email: critical
+    assert request.approvals_required == 2
+
+    response = ae_client.post(f"{QUEUE}{request.pk}/decide/approve/", {"comment": ""}, follow=True)
+
+    assert _messages(response) == [
+        f"Request #{request.pk}: your approval is recorded (1 of 2 approvals needed); "
+        "it waits for another approver."
+    ]
+
+
+def test_an_approval_the_kill_switch_stops_says_so(alpha, ae_client):
+    request = _propose(alpha)
+    with tenant_context(alpha):
+        set_phase("assisted", kill_switch=True)
+    connection.set_schema_to_public()
+
+    response = ae_client.post(f"{QUEUE}{request.pk}/decide/approve/", {"comment": ""}, follow=True)
+
+    (said,) = _messages(response)
+    assert said.startswith(f"Request #{request.pk} approved, but it will not run now: ")
+    assert "kill switch" in said.lower()
+    assert "approved." not in said
+
+
+def test_a_bulk_approval_reports_each_request(alpha, ae_client):
+    critical = _propose(alpha, to_title="CEO", to="ceo@prospect.example")
+    plain = _propose(alpha)
+    ae_client.post(f"{QUEUE}{critical.pk}/decide/approve/", {"comment": ""}, follow=True)  # 1 of 2
+
+    response = ae_client.post(
+        QUEUE,
+        {
+            "action": "approve_selected",
+            "apply": "1",
+            "_selected_action": [critical.pk, plain.pk],
+            "comment": "",
+        },
+        follow=True,
+    )
+    said = _messages(response)
+
+    assert said[0] == "Approve: 1 of 2 request(s) done, 1 refused."
+    assert (
+        said[1]
+        == f"#{critical.pk}: You already approved this request; a second, different approver is needed."
+    )
+    assert said[2].startswith(f"Request #{plain.pk} approved")
+    assert len(said) == 3

@@ -217,5 +217,5 @@ def test_admin_bulk_delegate_refuses_self_and_non_approvers(alpha, people, clien
 
     assert "Select a valid choice" in to_self.content.decode()
     assert "Select a valid choice" in to_viewer.content.decode()
-    assert "Delegate: 1 request(s)." in to_ae2.content.decode()
+    assert "Delegate: 1 of 1 request(s) done." in to_ae2.content.decode()
     assert _state(alpha, request.pk)[1] == people["ae2"].pk
