@@ -131,6 +131,21 @@ class EmailEditForm(forms.Form):
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 10, "cols": 80}))
 
 
+def _not_yours_to_decide(user, obj: ActionRequest) -> str:
+    """Why a person who holds the scope still may not decide this request ("" when they may):
+    the requester never approves their own action, and an approver of a request that needs two
+    cannot be the second."""
+    if obj.requested_by_id is not None and obj.requested_by_id == user.pk:
+        return "You requested this action; someone else decides it."
+    if obj.approvals.filter(approver=user).exists():
+        given = obj.approvals.count()
+        return (
+            f"You approved this request ({given} of {obj.approvals_required} approvals needed); "
+            "a second, different approver decides it."
+        )
+    return ""
+
+
 # Per-request lines shown after a bulk action (the rest are counted).
 BULK_LINES_SHOWN = 25
 
@@ -389,11 +404,14 @@ class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
         extra = dict(extra_context or {})
         if obj is not None:
             closed = gates.gates_now(obj) if obj.status in OPEN_STATUSES else []
+            may_decide = obj.status == Status.PENDING and services.can_decide(request.user, obj)
+            not_yours = _not_yours_to_decide(request.user, obj) if may_decide else ""
             extra.update(
                 preview=render_preview(obj),
                 flags=flags_of(obj, closed),
                 timeline=selectors.timeline(obj),
-                can_decide=obj.status == Status.PENDING and services.can_decide(request.user, obj),
+                can_decide=may_decide and not not_yours,
+                not_yours=not_yours,
                 reject_form=RejectForm(),
                 delegate_form=DelegateForm(requests=[obj], acting_user=request.user),
                 email_form=EmailEditForm(initial=obj.payload) if obj.kind == "email.send" else None,
@@ -475,6 +493,13 @@ class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
                 self.message_user(request, f"Request #{pk} edited; the original is kept.", messages.SUCCESS)
         except ApprovalError as exc:
             self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(back)
+        if decision in ("approve", "reject") and request.POST.get("and_next"):
+            following = selectors.next_to_decide(request.user, after=obj)
+            if following is None:
+                self.message_user(request, "Nothing else is waiting for you.", messages.INFO)
+                return HttpResponseRedirect(reverse("admin:approvals_actionrequest_changelist"))
+            return HttpResponseRedirect(reverse("admin:approvals_actionrequest_change", args=[following]))
         return HttpResponseRedirect(back)
 
     def changelist_view(self, request, extra_context=None):

@@ -21,6 +21,29 @@ def queue_for(user: User) -> QuerySet[ActionRequest]:
     return ActionRequest.objects.filter(mine, status=Status.PENDING)
 
 
+def next_to_decide(user: User, *, after: ActionRequest) -> int | None:
+    """The request "approve and next" opens: the pending one due first (the queue's order) in the user's queue
+    (then any pending one of a kind the user may approve) that the user can still decide (not
+    their own request, not one they approved already), other than ``after``."""
+    from approvals import registry
+
+    kinds = [kind.name for kind in registry.all_kinds() if user.has_perm(kind.permission)]
+    open_to_user = (
+        ActionRequest.objects.filter(status=Status.PENDING)
+        .exclude(pk=after.pk)
+        .exclude(requested_by=user)
+        .exclude(approvals__approver=user)
+    )
+    for candidates in (
+        queue_for(user).filter(pk__in=open_to_user.values("pk")),
+        open_to_user.filter(Q(kind__in=kinds) | Q(assigned_to=user)),
+    ):
+        pk = candidates.order_by("deadline", "pk").values_list("pk", flat=True).first()
+        if pk is not None:
+            return pk
+    return None
+
+
 def overdue() -> QuerySet[ActionRequest]:
     return ActionRequest.objects.filter(status=Status.PENDING, sla_due_at__lt=timezone.now())
 

@@ -183,3 +183,79 @@ def test_a_bulk_approval_reports_each_request(alpha, ae_client):
     )
     assert said[2].startswith(f"Request #{plain.pk} approved")
     assert len(said) == 3
+
+
+# --- who is offered the panel, and approve / reject and next -----------------------------------
+
+
+@pytest.fixture
+def two_aes(alpha, make_user, client_for):
+    first = make_user(alpha, Role.AE, "ae1@alpha.test")
+    second = make_user(alpha, Role.AE, "ae2@alpha.test")
+    with tenant_context(alpha):
+        set_phase("assisted")
+    connection.set_schema_to_public()
+    return (first, client_for(alpha, first)), (second, client_for(alpha, second))
+
+
+def test_the_panel_is_not_offered_to_the_requester_or_an_earlier_approver(alpha, two_aes):
+    (first, first_client), (_, second_client) = two_aes
+    with tenant_context(alpha):
+        own = propose_email(requested_by=first)
+    connection.set_schema_to_public()
+    critical = _propose(alpha, to_title="CEO", to="ceo@prospect.example")
+    first_client.post(f"{QUEUE}{critical.pk}/decide/approve/", {"comment": ""}, follow=True)
+
+    response = first_client.get(f"{QUEUE}{own.pk}/change/")
+    assert response.status_code == 200, (response.status_code, response.get("Location"))
+    own_page = response.content.decode()
+    approved_page = _page(first_client, critical)
+    second_page = _page(second_client, critical)
+
+    assert 'id="decide"' not in own_page and "You requested this action; someone else decides it." in own_page
+    assert 'id="decide"' not in approved_page
+    assert "You approved this request (1 of 2 approvals needed)" in approved_page
+    assert 'id="decide"' in second_page and 'id="not-yours"' not in second_page
+    assert 'id="decide"' in _page(second_client, own)
+
+
+def test_approve_and_next_opens_the_most_urgent_request_left_then_the_queue(alpha, ae_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    with tenant_context(alpha):
+        now = timezone.now()
+        first = propose_email(
+            payload=email_payload(to="a@prospect.example"), deadline=now + timedelta(hours=1)
+        )
+        later = propose_email(
+            payload=email_payload(to="b@prospect.example"), deadline=now + timedelta(days=2)
+        )
+        sooner = propose_email(
+            payload=email_payload(to="c@prospect.example"), deadline=now + timedelta(hours=2)
+        )
+    connection.set_schema_to_public()
+
+    step = ae_client.post(f"{QUEUE}{first.pk}/decide/approve/", {"comment": "", "and_next": "1"})
+    assert step.status_code == 302 and step["Location"].endswith(f"{QUEUE}{sooner.pk}/change/")
+
+    step = ae_client.post(
+        f"{QUEUE}{sooner.pk}/decide/reject/", {"reason": "too long", "redo_instructions": "", "and_next": "1"}
+    )
+    assert step["Location"].endswith(f"{QUEUE}{later.pk}/change/")
+
+    last = ae_client.post(f"{QUEUE}{later.pk}/decide/approve/", {"comment": "", "and_next": "1"}, follow=True)
+    assert last.redirect_chain[0][0] == QUEUE  # nothing left: back to the queue
+    assert "Nothing else is waiting for you." in _messages(last)
+
+
+def test_the_shortcuts_are_shown_and_their_script_is_served_by_us(alpha, ae_client):
+    page = _page(ae_client, _propose(alpha))
+
+    assert 'id="shortcuts"' in page and "<kbd>a</kbd> approve and next (asks first)" in page
+    assert '<script src="/static/approvals/decide.js" defer></script>' in page
+    assert "//cdn" not in page and "https://" not in page.split('id="shortcuts"')[1].split("</p>")[0]
+    script = ae_client.get("/static/approvals/decide.js")
+    assert script.status_code == 200
+    assert b"approve-next" in b"".join(script.streaming_content if script.streaming else [script.content])
