@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.db.models.fields.json import KeyTextTransform
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -20,7 +21,7 @@ from solo.admin import SingletonModelAdmin
 
 from approvals import gates, selectors, services
 from approvals.errors import ApprovalError
-from approvals.flags import flags_of
+from approvals.flags import flag_words, flags_of
 from approvals.models import (
     OPEN_STATUSES,
     RESOLVABLE_STATUSES,
@@ -146,6 +147,8 @@ def _not_yours_to_decide(user, obj: ActionRequest) -> str:
     return ""
 
 
+# Characters of the queue's "subject / summary" column (the columns fit a 1366 px screen).
+SUMMARY_CHARS = 60
 # Per-request lines shown after a bulk action (the rest are counted).
 BULK_LINES_SHOWN = 25
 
@@ -183,11 +186,12 @@ class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
         "id",
         "kind",
         "target",
+        "one_line",
         "impact_badge",
+        "flags_short",
         "status",
         "assignee",
         "age_sla",
-        "deadline",
         "escalation_level",
     )
     list_display_links = ("id", "kind")
@@ -254,7 +258,10 @@ class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
         match = request.resolver_match
         if match and match.url_name == "approvals_actionrequest_changelist":
             # the list shows none of the (possibly large) JSON documents
-            queryset = queryset.defer("payload", "original_payload", "payload_diff", "result", "error")
+            # (only the email's subject is read out of the payload, in SQL, for its column)
+            queryset = queryset.defer(
+                "payload", "original_payload", "payload_diff", "result", "error"
+            ).annotate(payload_subject=KeyTextTransform("subject", "payload"))
         return queryset
 
     def has_add_permission(self, request):
@@ -273,6 +280,24 @@ class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
             for name in ("approve_selected", "reject_selected", "delegate_selected"):
                 actions.pop(name, None)
         return actions
+
+    @admin.display(description="subject / summary")
+    def one_line(self, obj: ActionRequest) -> str:
+        """One line an AE can triage by: the email's subject, else the proposer's one-line summary,
+        else the kind's own words."""
+        subject = getattr(obj, "payload_subject", None)
+        if subject is None and "payload" in obj.__dict__:  # not the list's queryset: read it
+            subject = (obj.payload or {}).get("subject")
+        text = str(subject or obj.summary or obj.get_kind_display())
+        return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
+
+    @admin.display(description="flags")
+    def flags_short(self, obj: ActionRequest) -> str:
+        words = [flag_words(str(flag), obj.kind) for flag in obj.risk_flags or ()]
+        if not words:
+            return "—"
+        shown = "; ".join(words[:2])
+        return shown + (f" (+{len(words) - 2})" if len(words) > 2 else "")
 
     @admin.display(description="impact", ordering="impact_level")
     def impact_badge(self, obj: ActionRequest):
@@ -505,7 +530,18 @@ class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         extra = dict(extra_context or {})
         extra["agreement"] = selectors.agreement_rate()
-        return super().changelist_view(request, extra)
+        status = request.GET.get(StatusFilter.parameter_name) or Status.PENDING
+        extra["status_shown"] = (
+            "all statuses" if status == "all" else dict(Status.choices).get(status, status)
+        )
+        response = super().changelist_view(request, extra)
+        cl = getattr(response, "context_data", {}).get("cl") if hasattr(response, "context_data") else None
+        if cl is not None and cl.query and cl.result_count == 0 and status != "all":
+            # a search that finds nothing under the status shown offers every status
+            response.context_data["search_everywhere"] = cl.get_query_string(
+                {StatusFilter.parameter_name: "all"}
+            )
+        return response
 
 
 @admin.register(ApproverRule, site=tenant_site)

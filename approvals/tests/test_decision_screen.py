@@ -259,3 +259,33 @@ def test_the_shortcuts_are_shown_and_their_script_is_served_by_us(alpha, ae_clie
     script = ae_client.get("/static/approvals/decide.js")
     assert script.status_code == 200
     assert b"approve-next" in b"".join(script.streaming_content if script.streaming else [script.content])
+
+
+# --- the queue list ---------------------------------------------------------------------------
+
+
+def test_the_queue_shows_subject_and_flags_in_words_and_says_what_it_shows(alpha, ae_client):
+    _propose(alpha, subject="A very specific subject line", to_title="CEO")
+
+    page = ae_client.get(QUEUE).content.decode()
+
+    assert '<td class="field-one_line">A very specific subject line</td>' in page
+    assert "C-level recipient; first email this tenant sends" in page
+    assert "Showing <strong>pending</strong> requests" in page
+
+
+def test_a_search_that_finds_nothing_pending_offers_every_status(alpha, ae_client):
+    done = _propose(alpha, to="gone@prospect.example")
+    with tenant_context(alpha):
+        from approvals.models import ActionRequest, Status
+
+        ActionRequest.objects.filter(pk=done.pk).update(status=Status.REJECTED)
+    connection.set_schema_to_public()
+
+    empty = ae_client.get(QUEUE, {"q": "gone@prospect.example"}).content.decode()
+    assert "matching “gone@prospect.example” — 0 found." in empty
+    link = html.unescape(empty.split('id="search-everywhere" href="')[1].split('"')[0])
+    assert "status=all" in link and "q=gone%40prospect.example" in link
+
+    everywhere = ae_client.get(QUEUE + link).content.decode()
+    assert f"/{done.pk}/change/" in everywhere and 'id="search-everywhere"' not in everywhere
