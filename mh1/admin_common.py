@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from auditlog.admin import LogEntryAdmin
 from auditlog.filters import CIDFilter
 from auditlog.models import LogEntry
@@ -10,7 +12,7 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import UserChangeForm
 from django.contrib.auth.models import Group, User
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from mh1.addresses import email_normalize
 from mh1.admin_search import Exact, VolumeAdminMixin, lookup_choices_filter
@@ -53,6 +55,25 @@ class RoleUserAdmin(UserAdmin):
     @admin.display(description="roles")
     def roles(self, obj: User) -> str:
         return ", ".join(g.name for g in obj.groups.all()) or "—"
+
+    def user_change_password(self, request, id, form_url=""):
+        """Only for one's own login: setting someone else's password would let a tenant admin (or
+        an operator) sign in as that person, an AE's approvals included. Others reset theirs."""
+        if str(request.user.pk) != str(id):
+            raise PermissionDenied(
+                "You can change only your own password; others reset theirs from the login page."
+            )
+        return super().user_change_password(request, id, form_url)
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if obj is not None and obj.pk != request.user.pk and "password" in form.base_fields:
+            field = copy.deepcopy(form.base_fields["password"])  # the declared field is shared
+            field.help_text = (
+                "Only this person can change their password (a tenant admin cannot set it for them)."
+            )
+            form.base_fields["password"] = field
+        return form
 
     def save_model(self, request, obj, form, change):
         # Every console user works in the admin; nobody here bypasses the role map.
