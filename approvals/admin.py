@@ -207,12 +207,23 @@ class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
     list_per_page = 50
     actions = ("approve_selected", "reject_selected", "delegate_selected")
     change_form_template = "admin/approvals/actionrequest/change_form.html"
+    # The card above decides; the stored fields are behind one "details" toggle each.
     fieldsets = (
-        (None, {"fields": ("kind", "target", "status", "execution_mode", "impact_level", "risk_flags")}),
-        ("Evaluation", {"fields": ("evaluation_score", "release_decision", "ai_decision")}),
+        (
+            "Details",
+            {
+                "classes": ("collapse",),
+                "fields": ("kind", "target", "status", "execution_mode", "impact_level", "risk_flags"),
+            },
+        ),
+        (
+            "Evaluation",
+            {"classes": ("collapse",), "fields": ("evaluation_score", "release_decision", "ai_decision")},
+        ),
         (
             "Routing",
             {
+                "classes": ("collapse",),
                 "fields": (
                     "assigned_to",
                     "assigned_role",
@@ -220,25 +231,27 @@ class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
                     "sla_due_at",
                     "deadline",
                     "escalation_level",
-                )
+                ),
             },
         ),
         (
             "Origin",
             {
+                "classes": ("collapse",),
                 "fields": (
                     "requested_by",
                     "requested_by_skill_run",
                     "idempotency_key",
                     "correlation_id",
                     "redo_of",
-                )
+                ),
             },
         ),
-        ("Payload", {"fields": ("payload", "original_payload", "payload_diff")}),
+        ("Payload", {"classes": ("collapse",), "fields": ("payload", "original_payload", "payload_diff")}),
         (
             "Outcome",
             {
+                "classes": ("collapse",),
                 "fields": (
                     "attempts",
                     "result",
@@ -248,10 +261,17 @@ class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
                     "cancel_reason",
                     "decided_at",
                     "executed_at",
-                )
+                ),
             },
         ),
     )
+
+    def history_view(self, request, object_id, extra_context=None):
+        """The "History" button shows the request's timeline (proposed, approvals, edits, execution),
+        not the stock admin log, which our services do not write to."""
+        return HttpResponseRedirect(
+            reverse("admin:approvals_actionrequest_change", args=[object_id]) + "#timeline"
+        )
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)

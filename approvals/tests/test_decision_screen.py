@@ -289,3 +289,14 @@ def test_a_search_that_finds_nothing_pending_offers_every_status(alpha, ae_clien
 
     everywhere = ae_client.get(QUEUE + link).content.decode()
     assert f"/{done.pk}/change/" in everywhere and 'id="search-everywhere"' not in everywhere
+
+
+def test_the_stored_fields_are_behind_details_and_history_is_the_timeline(alpha, ae_client):
+    request = _propose(alpha)
+
+    page = _page(ae_client, request)
+    history = ae_client.get(f"{QUEUE}{request.pk}/history/")
+
+    assert page.count("<details") >= 5  # details, evaluation, routing, provenance, payload, outcome
+    assert page.index('id="timeline"') < page.index("<details")  # the card first, the raw fields after
+    assert history.status_code == 302 and history["Location"] == f"{QUEUE}{request.pk}/change/#timeline"
