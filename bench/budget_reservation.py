@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import queue
 import sys
 import threading
 import time
@@ -110,7 +111,17 @@ def _race(target, args_of, workers: int, on_start=None) -> tuple[float, int, int
     start.wait(timeout=120)  # every worker has set Django up and connected
     if on_start is not None:
         on_start()
-    results = [out.get(timeout=600) for _ in procs]
+    results = []
+    deadline = time.monotonic() + 600
+    while len(results) < len(procs):
+        try:
+            results.append(out.get(timeout=1))
+        except queue.Empty:
+            failed = [proc.exitcode for proc in procs if proc.exitcode not in (None, 0)]
+            if failed or time.monotonic() > deadline:
+                for proc in procs:
+                    proc.terminate()
+                raise SystemExit(f"a worker process failed (exit codes {failed}) or timed out") from None
     for proc in procs:
         proc.join(timeout=60)
     if any(proc.exitcode for proc in procs):
