@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from approvals.impact import CRITICAL_BUDGET_USD, HIGH_BUDGET_USD
 from approvals.models import ActionRequest
 
 # slug → plain words; ``{what}`` is the kind's noun ("email", "CRM write", …)
@@ -14,8 +15,8 @@ FLAG_WORDS: dict[str, str] = {
     "c_level_target": "C-level recipient",
     "pii_present": "personal data in the content (phone, address or identifiers)",
     "pii": "personal data in the content (phone, address or identifiers)",
-    "budget_high": "large budget impact",
-    "budget_critical": "budget impact over $1 000",
+    "budget_high": f"budget impact of ${HIGH_BUDGET_USD:,} or more",
+    "budget_critical": f"budget impact of ${CRITICAL_BUDGET_USD:,} or more",
     "many_recipients": "many recipients at once",
     "ai_washing": "AI-washing wording (claims the evaluator flags)",
     "can_spam": "CAN-SPAM element missing (postal address or unsubscribe)",

@@ -162,6 +162,8 @@ def budget_reserve(
             if row[0] != "no_policy":
                 break
             QuotaPolicy.get_solo()  # no row yet: created with its defaults, then asked again
+        else:  # pragma: no cover - get_solo creates the row
+            raise DatabaseError("the quota policy could not be read")
         outcome, limit, spent, reserved, asked, allowed, usd, day_used, month_used, month_tokens = row[:10]
         if outcome == "unpriced":
             raise Unpriced(model, now)

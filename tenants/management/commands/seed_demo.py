@@ -377,7 +377,10 @@ class Command(BaseCommand):
                     },
                 )
                 if created:
-                    fields = {f.name: getattr(lead, f.name) for f in Lead._meta.concrete_fields}
+                    # the stored fields (not the keys PostgreSQL derives from them: each would be a query)
+                    fields = {
+                        f.name: getattr(lead, f.name) for f in Lead._meta.concrete_fields if not f.generated
+                    }
                     result = lead_score(fields, rules)
                     Lead.objects.filter(pk=lead.pk).update(
                         icp_score=result.score, icp_tier=result.tier, icp_reasons=list(result.reasons)
