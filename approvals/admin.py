@@ -20,6 +20,7 @@ from django.utils.timesince import timesince
 from solo.admin import SingletonModelAdmin
 
 from approvals import gates, selectors, services
+from approvals.context import decision_context
 from approvals.errors import ApprovalError
 from approvals.flags import flag_words, flags_of
 from approvals.models import (
@@ -30,9 +31,11 @@ from approvals.models import (
     EscalationPolicy,
     Status,
 )
-from approvals.preview import render_preview
+from approvals.preview import edit_diff, render_preview
+from evaluation.display import dimensions_table
 from mh1.admin_search import Exact, VolumeAdminMixin, email_or_text_exact, int_exact
 from mh1.admin_sites import tenant_site
+from mh1.times import zone_name
 from tenants.services import user_role
 
 
@@ -110,13 +113,17 @@ class DelegateForm(forms.Form):
     requester of a single request): the service refuses anyone else as well."""
 
     to_user = forms.ModelChoiceField(queryset=User.objects.none(), label="Delegate to")
+    # A browser's date-time picker; read in the tenant's time zone (the middleware activates it).
     until = forms.DateTimeField(
-        required=False, help_text="Optional end (out of office); afterwards the roster takes over again."
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Optional end (out of office); afterwards the roster takes over again.",
     )
     comment = forms.CharField(required=False)
 
     def __init__(self, *args, requests: list[ActionRequest], acting_user: User, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["until"].label = f"Until ({zone_name()} time)"
         exclude = [acting_user, *(r.requested_by for r in requests if len(requests) == 1)]
         self.fields["to_user"].queryset = selectors.delegate_candidates(
             [r.kind for r in requests], exclude=exclude
@@ -132,23 +139,29 @@ class EmailEditForm(forms.Form):
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 10, "cols": 80}))
 
 
-def _not_yours_to_decide(user, obj: ActionRequest) -> str:
+def _not_yours_to_decide(user, obj: ActionRequest, approver_ids: list[int]) -> str:
     """Why a person who holds the scope still may not decide this request ("" when they may):
     the requester never approves their own action, and an approver of a request that needs two
-    cannot be the second."""
+    cannot be the second. ``approver_ids``: who approved it so far."""
     if obj.requested_by_id is not None and obj.requested_by_id == user.pk:
         return "You requested this action; someone else decides it."
-    if obj.approvals.filter(approver=user).exists():
-        given = obj.approvals.count()
+    if user.pk in approver_ids:
         return (
-            f"You approved this request ({given} of {obj.approvals_required} approvals needed); "
-            "a second, different approver decides it."
+            f"You approved this request ({len(approver_ids)} of {obj.approvals_required} approvals "
+            "needed); a second, different approver decides it."
         )
     return ""
 
 
 # Characters of the queue's "subject / summary" column (the columns fit a 1366 px screen).
 SUMMARY_CHARS = 60
+# The release policy's decision, as the AE reads it on the card.
+RELEASE_WORDS = {
+    "auto_deliver": "Auto-deliver: the evaluation passed and no review trigger fired.",
+    "auto_refine": "Auto-refine: the output was sent back to the skill with the evaluator's suggestions.",
+    "human_review": "Human review: a review trigger fired, so a person decides (the reasons are below).",
+    "blocked": "Blocked: a critical finding; this must not be sent as it is.",
+}
 # Per-request lines shown after a bulk action (the rest are counted).
 BULK_LINES_SHOWN = 25
 
@@ -273,9 +286,20 @@ class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
             reverse("admin:approvals_actionrequest_change", args=[object_id]) + "#timeline"
         )
 
+    def get_object(self, request, object_id, from_field=None):
+        """Read once per request (the decision card and the stock change view both ask for it)."""
+        cached = getattr(request, "_mh1_action_request", None)
+        if cached is not None and str(cached.pk) == str(object_id):
+            return cached
+        obj = super().get_object(request, object_id, from_field)
+        request._mh1_action_request = obj
+        return obj
+
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
         match = request.resolver_match
+        if match and match.url_name == "approvals_actionrequest_change":
+            queryset = queryset.select_related("skill_run", "requested_by", "assigned_to")
         if match and match.url_name == "approvals_actionrequest_changelist":
             # the list shows none of the (possibly large) JSON documents
             # (only the email's subject is read out of the payload, in SQL, for its column)
@@ -450,9 +474,20 @@ class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
         if obj is not None:
             closed = gates.gates_now(obj) if obj.status in OPEN_STATUSES else []
             may_decide = obj.status == Status.PENDING and services.can_decide(request.user, obj)
-            not_yours = _not_yours_to_decide(request.user, obj) if may_decide else ""
+            context = decision_context(obj)
+            approver_ids = [approver["id"] for approver in context.approvers]
+            not_yours = _not_yours_to_decide(request.user, obj, approver_ids) if may_decide else ""
             extra.update(
                 preview=render_preview(obj),
+                context=context,
+                evaluation_table=dimensions_table(context.evaluation["dimensions"])
+                if context.evaluation
+                else "",
+                edit_evaluation_table=dimensions_table(context.edit_evaluation["dimensions"])
+                if context.edit_evaluation
+                else "",
+                edits=edit_diff(obj.payload_diff) if obj.payload_diff else "",
+                release_words=RELEASE_WORDS.get(obj.release_decision, ""),
                 flags=flags_of(obj, closed),
                 timeline=selectors.timeline(obj),
                 can_decide=may_decide and not not_yours,
@@ -460,7 +495,6 @@ class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
                 reject_form=RejectForm(),
                 delegate_form=DelegateForm(requests=[obj], acting_user=request.user),
                 email_form=EmailEditForm(initial=obj.payload) if obj.kind == "email.send" else None,
-                approvals=obj.approvals.select_related("approver"),
                 gates_now=closed,
                 can_resolve=obj.status in RESOLVABLE_STATUSES
                 and request.user.has_perm(services.RESOLVE_PERMISSION),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from typing import Any
 
 from django.utils.html import format_html, format_html_join
@@ -71,3 +73,35 @@ def render_preview(request: ActionRequest) -> str:
     return format_html_join(
         "", "<p><strong>{}:</strong> {}</p>", ((key, value) for key, value in sorted(payload.items()))
     )
+
+
+_WORDS = re.compile(r"(\s+)")
+
+
+def _word_diff(before: str, after: str) -> str:
+    """``before`` → ``after`` word by word: removed words struck through, added ones marked."""
+    old, new = _WORDS.split(before), _WORDS.split(after)
+    parts = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if op == "equal":
+            parts.append(format_html("{}", "".join(old[i1:i2])))
+            continue
+        if i2 > i1:
+            parts.append(format_html("<del>{}</del>", "".join(old[i1:i2])))
+        if j2 > j1:
+            parts.append(format_html("<ins>{}</ins>", "".join(new[j1:j2])))
+    return format_html_join("", "{}", ((part,) for part in parts))
+
+
+def edit_diff(payload_diff: dict[str, Any]) -> str:
+    """A person's edits before approval, one field each, as a readable word diff (not JSON)."""
+    rows = []
+    for key, change in sorted((payload_diff or {}).items()):
+        change = change if isinstance(change, dict) else {}
+        before, after = change.get("before"), change.get("after")
+        if isinstance(before, str | None) and isinstance(after, str | None):
+            shown = _word_diff(before or "", after or "")
+        else:
+            shown = format_html("<del>{}</del> <ins>{}</ins>", before, after)
+        rows.append((key, shown))
+    return format_html_join("", '<tr><th>{}</th><td class="mh1-worddiff">{}</td></tr>', rows)

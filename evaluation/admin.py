@@ -11,6 +11,7 @@ from django.utils.html import format_html, format_html_join
 from solo.admin import SingletonModelAdmin
 
 from approvals.models import ReleaseDecision
+from evaluation.display import dimensions_table
 from evaluation.models import Evaluation, EvaluationSettings, SubjectKind
 from mh1.admin_search import Exact, VolumeAdminMixin, fixed_choices_filter
 from mh1.admin_sites import tenant_site
@@ -122,7 +123,7 @@ class EvaluationAdmin(VolumeAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="dimensions")
     def dimensions_display(self, obj: Evaluation):
-        return dimensions_table(obj)
+        return dimensions_table(obj.dimensions)
 
     @admin.display(description="issues")
     def issues_display(self, obj: Evaluation):
@@ -140,26 +141,6 @@ class EvaluationAdmin(VolumeAdminMixin, admin.ModelAdmin):
     @admin.display(description="output")
     def output_pretty(self, obj: Evaluation):
         return format_html("<pre>{}</pre>", json.dumps(obj.output, indent=2, ensure_ascii=False, default=str))
-
-
-def dimensions_table(evaluation: Evaluation):
-    """Each dimension's score (mean and lowest run), weight and reasons: for the evaluation, run and
-    request pages."""
-    rows = (
-        (
-            data.get("label", name),
-            f"{data.get('score', 0):.2f}",
-            f"{data.get('low', data.get('score', 0)):.2f}",
-            f"{data.get('weight', 0):.2f}",
-            "; ".join(data.get("reasons") or []),
-        )
-        for name, data in (evaluation.dimensions or {}).items()
-    )
-    return format_html(
-        '<table class="mh1-dimensions"><thead><tr><th>Dimension</th><th>Score</th><th>Lowest run</th>'
-        "<th>Weight</th><th>Why</th></tr></thead><tbody>{}</tbody></table>",
-        format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
-    )
 
 
 @admin.register(EvaluationSettings, site=tenant_site)

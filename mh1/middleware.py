@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from django.http import Http404
+from django.utils import timezone
 from django_tenants.middleware.main import TenantMainMiddleware
 from django_tenants.utils import get_public_schema_name
 
@@ -25,6 +26,20 @@ class ActiveTenantMiddleware(TenantMainMiddleware):
 
     def no_tenant_found(self, request, hostname):
         raise Http404("Unknown host.")
+
+    def process_request(self, request):
+        """A tenant's pages show times in the tenant's zone (forms read them in it too); the
+        operator's public host, which shows every tenant, stays in UTC."""
+        timezone.deactivate()  # nothing left over from the thread's previous request
+        response = super().process_request(request)
+        tenant = getattr(request, "tenant", None)
+        if response is None and tenant is not None and not tenant.is_public:
+            timezone.activate(tenant.time_zone)
+        return response
+
+    def process_response(self, request, response):
+        timezone.deactivate()
+        return response
 
 
 class CorrelationIdMiddleware:

@@ -7,6 +7,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
 from solo.models import SingletonModel
+from timezone_field import TimeZoneField
 
 from tenants.roles import Role
 
@@ -33,6 +34,10 @@ class Tenant(TenantMixin):
     is_active = models.BooleanField(default=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     deactivated_at = models.DateTimeField(null=True, blank=True)
+    # Every page of the tenant's admin shows times here (UTC on hover); stored times stay UTC.
+    time_zone = TimeZoneField(
+        default="UTC", help_text="The tenant's pages show times in this zone, e.g. Europe/Berlin."
+    )
 
     auto_create_schema = True
     auto_drop_schema = False
