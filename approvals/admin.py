@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
@@ -584,6 +585,7 @@ class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         extra = dict(extra_context or {})
         extra["agreement"] = selectors.agreement_rate()
+        extra["saved_views"] = _saved_views(request)
         status = request.GET.get(StatusFilter.parameter_name) or Status.PENDING
         extra["status_shown"] = (
             "all statuses" if status == "all" else dict(Status.choices).get(status, status)
@@ -596,6 +598,34 @@ class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
                 {StatusFilter.parameter_name: "all"}
             )
         return response
+
+
+# The queue's saved views: (label, the filters they set). A view is "current" when the request's
+# filters are exactly these (a search or page number on top keeps it current).
+SAVED_VIEWS = (
+    ("My queue", {"queue": "mine"}),
+    ("My overdue", {"queue": "mine", "sla": "overdue"}),
+    ("All overdue", {"sla": "overdue"}),
+    ("All pending", {}),
+    ("Outcome unknown", {"status": Status.UNKNOWN}),
+    ("Failed", {"status": Status.FAILED}),
+)
+_VIEW_PARAMETERS = ("queue", "sla", "status", "kind__exact", "impact_level__exact")
+
+
+def _saved_views(request) -> list[dict[str, object]]:
+    base = reverse("admin:approvals_actionrequest_changelist")
+    applied = {key: request.GET[key] for key in _VIEW_PARAMETERS if request.GET.get(key)}
+    if applied.get("status") == Status.PENDING:
+        applied.pop("status")  # pending is the default: the same view with or without it
+    return [
+        {
+            "label": label,
+            "url": f"{base}?{urlencode(filters)}" if filters else f"{base}?status={Status.PENDING}",
+            "current": applied == filters,
+        }
+        for label, filters in SAVED_VIEWS
+    ]
 
 
 @admin.register(ApproverRule, site=tenant_site)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import timedelta
 
 import pytest
@@ -197,3 +199,32 @@ def test_viewer_reads_only(alpha, setup):
     assert 'id="decide"' not in detail
     assert "Your role cannot decide" in response.content.decode()
     assert _in(alpha, lambda: ActionRequest.objects.get(pk=request.pk).status) == Status.PENDING
+
+
+def test_saved_views_link_my_queue_and_overdue_and_mark_the_one_shown(alpha, setup):
+    def make():
+        mine = propose_email(payload=email_payload(subject="Mine, late"))
+        late = propose_email(payload=email_payload(subject="Someone's, late"))
+        fresh = propose_email(payload=email_payload(subject="Someone's, fresh"))
+        past = timezone.now() - timedelta(hours=1)
+        ActionRequest.objects.filter(pk=mine.pk).update(assigned_to=setup["ae"], sla_due_at=past)
+        ActionRequest.objects.filter(pk__in=[late.pk, fresh.pk]).update(assigned_to=setup["viewer"])
+        ActionRequest.objects.filter(pk=late.pk).update(sla_due_at=past)
+
+    _in(alpha, make)
+    client = setup["ae_client"]
+    page = client.get(QUEUE).content.decode()
+    nav = page[page.index('id="saved-views"') :].split("</nav>")[0]
+    links = dict(re.findall(r'<a href="([^"]+)" class="button"[^>]*>([^<]+)</a>', nav))
+    by_label = {label: html.unescape(url) for url, label in links.items()}
+    assert by_label["My queue"].endswith("?queue=mine")
+    assert by_label["My overdue"].endswith("?queue=mine&sla=overdue")
+    # the default page is "All pending", and it is marked as the one shown
+    assert re.search(r'aria-current="page"[^>]*>All pending<', nav)
+
+    mine_overdue = client.get(by_label["My overdue"]).content.decode()
+    assert "Mine, late" in mine_overdue and "Someone&#x27;s" not in mine_overdue
+    assert re.search(r'aria-current="page"[^>]*>My overdue<', mine_overdue)
+    all_overdue = client.get(by_label["All overdue"]).content.decode()
+    assert "Mine, late" in all_overdue and "Someone&#x27;s, late" in all_overdue
+    assert "Someone&#x27;s, fresh" not in all_overdue
