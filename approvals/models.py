@@ -30,6 +30,8 @@ class Status(models.TextChoices):
 
 
 OPEN_STATUSES = (Status.PENDING, Status.APPROVED, Status.EXECUTING)
+# The outcomes the home pages chart per day (events whose to_status is one of these).
+OUTCOME_STATUSES = ("approved", "rejected", "executed", "failed")
 TERMINAL_STATUSES = tuple(s for s in Status if s not in OPEN_STATUSES)
 # Outcomes an operator may act on: re-queue (run again) or resolve (record what really happened).
 RESOLVABLE_STATUSES = (Status.FAILED, Status.UNKNOWN)
@@ -197,7 +199,15 @@ class Event(models.Model):
 
     class Meta:
         ordering = ("created_at", "id")
-        indexes = [models.Index(fields=("request", "created_at"), name="approvals_event_req_idx")]
+        indexes = [
+            models.Index(fields=("request", "created_at"), name="approvals_event_req_idx"),
+            # the home pages count outcomes per day and in the last 24 h from this alone
+            models.Index(
+                fields=("created_at", "to_status"),
+                name="approvals_event_outcome_idx",
+                condition=Q(to_status__in=OUTCOME_STATUSES),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.verb} {self.from_status}→{self.to_status}"

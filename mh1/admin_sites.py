@@ -10,6 +10,21 @@ class PublicAdminSite(admin.AdminSite):
     site_header = "MH1 Console — platform"
     site_title = "MH1 platform"
     index_title = "Tenants, schedules and platform switches"
+    index_template = "admin/operator_index.html"
+
+    def index(self, request, extra_context=None):
+        """The operator's home: the global kill switch, then one row per tenant, trouble first."""
+        from mh1.home import operator_home
+        from tenants.models import PlatformSettings, Tenant
+
+        extra_context = {
+            **(extra_context or {}),
+            "platform": PlatformSettings.get_solo(),
+            "tenant_rows": operator_home(list(Tenant.objects.active().order_by("name")))
+            if request.user.has_perm("tenants.view_tenant")
+            else [],
+        }
+        return super().index(request, extra_context)
 
 
 class TenantAdminSite(admin.AdminSite):
@@ -25,17 +40,36 @@ class TenantAdminSite(admin.AdminSite):
         return context
 
     def index(self, request, extra_context=None):
-        from tenants.policy.models import RolloutSettings
-        from tenants.policy.selectors import last_heartbeat
-        from tenants.services import global_kill_switch_on
+        """The tenant's home, by role: what each person acts on first, each number a link to the
+        list behind it; the app list below."""
+        from mh1.home import tenant_home, tenant_home_links
+        from tenants.services import user_role
 
+        role = user_role(request.user)
+        links = tenant_home_links()
+        home = tenant_home(request.user, role.value if role else "", links)
         extra_context = {
             **(extra_context or {}),
-            "last_heartbeat": last_heartbeat(),
-            "rollout": RolloutSettings.get_solo(),
-            "global_kill_switch": global_kill_switch_on(),
+            "home": home,
+            "links": links,
+            "sections": HOME_SECTIONS.get(role, HOME_SECTIONS[None]),
+            "role": role,
+            "chart_data": {
+                "labels": home.chart["labels"],
+                "series": home.chart["series"],
+            },
         }
         return super().index(request, extra_context)
+
+
+# The home page's sections in the order each role reads them (all roles see all of them; the
+# first ones are what the role acts on).
+HOME_SECTIONS = {
+    "ae": ("queue", "activity", "state", "budget", "sends"),
+    "revops": ("budget", "sends", "activity", "state", "queue"),
+    "tenant_admin": ("state", "queue", "budget", "sends", "activity"),
+    None: ("state", "queue", "activity", "budget", "sends"),
+}
 
 
 public_site = PublicAdminSite(name="admin")
