@@ -23,15 +23,12 @@ def suppression_for(email: str) -> Suppression | None:
 def tenant_url(path: str) -> str:
     """Absolute URL of ``path`` on the current tenant's primary host (http and the demo port in
     development, https otherwise)."""
-    from django.conf import settings
     from django.db import connection
+
+    from mh1.links import host_url
 
     tenant = getattr(connection, "tenant", None)
     domain = (
         tenant.get_primary_domain() if tenant is not None and hasattr(tenant, "get_primary_domain") else None
     )
-    host = domain.domain if domain else "localhost"
-    if settings.DEBUG:
-        port = f":{settings.DEMO_PORT}" if settings.DEMO_PORT else ""
-        return f"http://{host}{port}{path}"
-    return f"https://{host}{path}"
+    return host_url(domain.domain if domain else "localhost", path)

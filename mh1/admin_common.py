@@ -7,7 +7,8 @@ import copy
 from auditlog.admin import LogEntryAdmin
 from auditlog.filters import CIDFilter
 from auditlog.models import LogEntry
-from django.contrib import admin
+from axes.models import AccessAttempt
+from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import UserChangeForm
 from django.contrib.auth.models import Group, User
@@ -95,6 +96,51 @@ class ReadOnlyGroupAdmin(GroupAdmin):
         return False
 
 
+class LoginLockoutAdmin(admin.ModelAdmin):
+    """Failed sign-ins on this host (django-axes): who is locked out, and unlocking them sooner."""
+
+    list_display = ("username", "ip_address", "failures_since_start", "attempt_time", "locked")
+    search_fields = ("username", "ip_address")
+    ordering = ("-attempt_time",)
+    fields = ("username", "ip_address", "user_agent", "path_info", "failures_since_start", "attempt_time")
+    readonly_fields = fields
+    actions = ("unlock",)
+
+    @admin.display(boolean=True, description="locked out")
+    def locked(self, obj: AccessAttempt) -> bool:
+        from django.conf import settings
+
+        return obj.failures_since_start >= settings.AXES_FAILURE_LIMIT
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # only through "Unlock selected logins", which audits; never the bare delete page
+        return obj is None and super().has_delete_permission(request)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description="Unlock selected logins", permissions=["delete"])
+    def unlock(self, request, queryset):
+        from tenants.services import login_unlock
+
+        unlocked = login_unlock(
+            acting_user=request.user, attempt_ids=list(queryset.values_list("pk", flat=True))
+        )
+        self.message_user(
+            request,
+            f"Unlocked {', '.join(sorted(set(unlocked))) or 'nothing'}: they can sign in again now.",
+            messages.SUCCESS,
+        )
+
+
 def _actors_with_email(term: str):
     # users are few, log entries many: the entry side is served by the actor_id index
     return User.objects.filter(email=email_normalize(term)).values("pk")
@@ -131,3 +177,4 @@ for site in (public_site, tenant_site):
     site.register(User, RoleUserAdmin)
     site.register(Group, ReadOnlyGroupAdmin)
     site.register(LogEntry, AuditLogEntryAdmin)
+    site.register(AccessAttempt, LoginLockoutAdmin)

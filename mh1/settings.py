@@ -167,6 +167,9 @@ AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+# The lockout page in the host's admin branding, saying when it unlocks and who can unlock it.
+AXES_LOCKOUT_CALLABLE = "mh1.auth_views.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 
 AUDITLOG_INCLUDE_ALL_MODELS = False
@@ -184,6 +187,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# Project-wide static files (the favicon); apps keep theirs in <app>/static/.
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Served at the site root on every host, before any view: /favicon.ico.
+WHITENOISE_ROOT = BASE_DIR / "webroot"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Sessions are stored per schema (django.contrib.sessions is a tenant app), and the cookie is
@@ -287,7 +294,8 @@ REST_FRAMEWORK = {
     # limit clamped, offset bounded: never a bigint out of range (mh1.pagination)
     "DEFAULT_PAGINATION_CLASS": "mh1.pagination.CappedLimitOffsetPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, plus nullable / blank read-only fields declared from their model fields
+    "DEFAULT_SCHEMA_CLASS": "mh1.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "mh1.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {

@@ -3,13 +3,17 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from connectors import api as connectors_api
+from mh1 import auth_views
 from mh1.admin_sites import tenant_site
+from mh1.api_root import ApiRootView
 from mh1.health import healthz
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("healthz", healthz, name="healthz"),
+    *auth_views.urlpatterns,
     path("admin/", tenant_site.urls),
+    path("api/v1/", ApiRootView.as_view(), name="api-root"),
     path("api/v1/", include("tenants.policy.api_urls")),
     path("api/v1/approvals/", include("approvals.api_urls")),
     path("api/v1/skills/", include("skills.api_urls")),

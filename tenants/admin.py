@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
-from django.http import HttpResponseRedirect
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import (
     ClockedSchedule,
@@ -18,10 +22,17 @@ from solo.admin import SingletonModelAdmin
 
 from mh1 import admin_common  # noqa: F401  (users, groups, audit on both sites)
 from mh1.admin_sites import public_site
+from mh1.links import host_url
 from tenants.errors import TenantError
 from tenants.models import Domain, PlatformSettings, Tenant, TenantAccessGrant
 from tenants.roles import Role
-from tenants.services import access_grant, access_revoke, tenant_create, tenant_set_active
+from tenants.services import (
+    access_grant,
+    access_revoke,
+    access_set_password_links_send,
+    tenant_create,
+    tenant_set_active,
+)
 
 
 class TenantCreationForm(forms.ModelForm):
@@ -47,9 +58,28 @@ class TenantCreationForm(forms.ModelForm):
             raise ValidationError(exc.message) from exc
         return slug
 
+    def clean(self):
+        data = super().clean()
+        password = data.get("admin_password")
+        if password and data.get("admin_email"):
+            _password_errors_to(
+                self, "admin_password", password, data["admin_email"], data.get("admin_full_name", "")
+            )
+        return data
+
     def save(self, commit=True):
         # Provisioning happens in TenantAdmin.save_model through the service, never here.
         return super().save(commit=False)
+
+
+def _password_errors_to(form: forms.Form, field: str, password: str, email: str, full_name: str) -> None:
+    """Django's password validators, their reasons shown on the password field."""
+    from tenants.services import login_password_validate
+
+    try:
+        login_password_validate(password=password, email=email, full_name=full_name)
+    except ValidationError as exc:
+        form.add_error(field, exc.messages)
 
 
 class DomainInline(admin.TabularInline):
@@ -67,6 +97,7 @@ class TenantAdmin(admin.ModelAdmin):
     readonly_fields = ("schema_name", "created_at", "deactivated_at")
     actions = ("deactivate", "reactivate")
     inlines = (DomainInline,)
+    change_form_template = "admin/tenants/tenant/change_form.html"
 
     def get_queryset(self, request):
         return super().get_queryset(request).clients().prefetch_related("domains")
@@ -74,16 +105,16 @@ class TenantAdmin(admin.ModelAdmin):
     def get_urls(self):
         from django.urls import path
 
+        view = self.admin_site.admin_view
         return [
-            path("spend/", self.admin_site.admin_view(self.spend_view), name="tenants_tenant_spend"),
+            path("spend/", view(self.spend_view), name="tenants_tenant_spend"),
+            path("<int:object_id>/deactivate/", view(self.deactivate_view), name="tenants_tenant_deactivate"),
+            path("<int:object_id>/reactivate/", view(self.reactivate_view), name="tenants_tenant_reactivate"),
             *super().get_urls(),
         ]
 
     def spend_view(self, request):
         """Spend by tenant: each active tenant's day and month against its limits."""
-        from django.core.exceptions import PermissionDenied
-        from django.template.response import TemplateResponse
-
         from tenants.budget.selectors import spend_by_tenant
 
         if not self.has_view_permission(request):
@@ -135,10 +166,18 @@ class TenantAdmin(admin.ModelAdmin):
         obj.pk = provisioned.tenant.pk
         obj.schema_name = provisioned.tenant.schema_name
         shown = f" Password (shown once): {provisioned.admin_password}" if provisioned.admin_password else ""
+        admin_url = host_url(provisioned.domain.domain, "/admin/", request=request)
         self.message_user(
             request,
-            f"Tenant {provisioned.tenant} is ready at http://{provisioned.domain.domain}/admin/ "
-            f"({provisioned.seconds:.1f} s). First admin: {provisioned.admin_username}.{shown}",
+            format_html(
+                'Tenant {} is ready at <a href="{}">{}</a> ({} s). First admin: {}.{}',
+                provisioned.tenant,
+                admin_url,
+                admin_url,
+                f"{provisioned.seconds:.1f}",
+                provisioned.admin_username,
+                shown,
+            ),
             messages.SUCCESS,
         )
 
@@ -157,17 +196,74 @@ class TenantAdmin(admin.ModelAdmin):
         # Tenants are deactivated, never deleted from the console: their data stays recoverable.
         return False
 
-    @admin.action(description="Deactivate selected tenants (host answers 404, jobs stop)")
+    @admin.action(
+        description="Deactivate selected tenants (asks first; host answers 404, jobs stop)",
+        permissions=["change"],
+    )
     def deactivate(self, request, queryset):
-        for tenant in queryset:
-            tenant_set_active(acting_user=request.user, tenant=tenant, active=False)
-        self.message_user(request, f"Deactivated {queryset.count()} tenant(s).", messages.SUCCESS)
+        tenants = list(queryset.clients())
+        if request.POST.get("post") != "yes":
+            return self._deactivate_confirmation(request, tenants, from_action=True)
+        self._deactivate(request, tenants)
+        return None
 
-    @admin.action(description="Reactivate selected tenants")
+    @admin.action(description="Reactivate selected tenants", permissions=["change"])
     def reactivate(self, request, queryset):
-        for tenant in queryset:
+        for tenant in queryset.clients():
             tenant_set_active(acting_user=request.user, tenant=tenant, active=True)
         self.message_user(request, f"Reactivated {queryset.count()} tenant(s).", messages.SUCCESS)
+
+    def deactivate_view(self, request, object_id: int):
+        """The change page's Deactivate button: the confirmation page, then (POST post=yes) the act."""
+        tenant = self._tenant_or_404(request, object_id)
+        if request.method == "POST" and request.POST.get("post") == "yes":
+            self._deactivate(request, [tenant])
+            return HttpResponseRedirect(reverse("admin:tenants_tenant_change", args=[tenant.pk]))
+        return self._deactivate_confirmation(request, [tenant], from_action=False)
+
+    def reactivate_view(self, request, object_id: int):
+        """The change page's Reactivate button: nothing is taken away, so no confirmation."""
+        tenant = self._tenant_or_404(request, object_id)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        tenant_set_active(acting_user=request.user, tenant=tenant, active=True)
+        self.message_user(request, f"Reactivated {tenant}: its host answers again.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:tenants_tenant_change", args=[tenant.pk]))
+
+    def _tenant_or_404(self, request, object_id: int) -> Tenant:
+        tenant = self.get_queryset(request).filter(pk=object_id).first()
+        if tenant is None:
+            raise Http404("No such tenant.")
+        if not self.has_change_permission(request, tenant):
+            raise PermissionDenied
+        return tenant
+
+    def _deactivate(self, request, tenants: list[Tenant]) -> None:
+        done = [tenant_set_active(acting_user=request.user, tenant=t, active=False) for t in tenants]
+        self.message_user(
+            request,
+            f"Deactivated {len(done)} tenant(s): {', '.join(str(t) for t in done) or 'none'}. "
+            "Their hosts answer 404 and their jobs stop; reactivate them any time.",
+            messages.SUCCESS,
+        )
+
+    def _deactivate_confirmation(self, request, tenants: list[Tenant], *, from_action: bool):
+        """Like Django's delete confirmation: what deactivating takes away, before it is done."""
+        from tenants.selectors import tenant_deactivation_impact
+
+        impacts = tenant_deactivation_impact([t for t in tenants if t.is_active])
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Are you sure?",
+            "subtitle": "Deactivate tenants",
+            "opts": self.model._meta,
+            "impacts": impacts,
+            "already_inactive": [t for t in tenants if not t.is_active],
+            "blocked_logins": sum(i.active_logins for i in impacts),
+            "from_action": from_action,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/tenants/tenant/deactivate_confirmation.html", context)
 
 
 @admin.register(Domain, site=public_site)
@@ -182,12 +278,24 @@ class AccessGrantForm(forms.Form):
     email = forms.EmailField()
     full_name = forms.CharField(required=False, max_length=200)
     tenants = forms.ModelMultipleChoiceField(queryset=Tenant.objects.active())
-    role = forms.ChoiceField(choices=Role.tenant_choices())
+    # least privilege unless the operator picks more
+    role = forms.ChoiceField(
+        choices=Role.tenant_choices(),
+        initial=Role.VIEWER.value,
+        help_text="Viewer reads only; pick more only if the person needs it.",
+    )
     password = forms.CharField(
         required=False,
         widget=forms.PasswordInput,
-        help_text="Sets the person's password in each selected tenant; empty keeps existing ones.",
+        help_text="Sets the person's password in each selected tenant; empty keeps existing ones. "
+        "Where the person has no password yet, they get an email with a link to set one.",
     )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password") and data.get("email"):
+            _password_errors_to(self, "password", data["password"], data["email"], data.get("full_name", ""))
+        return data
 
 
 @admin.register(TenantAccessGrant, site=public_site)
@@ -206,8 +314,6 @@ class TenantAccessGrantAdmin(admin.ModelAdmin):
     def add_view(self, request, form_url="", extra_context=None):
         """One form gives a person access to several tenants at once."""
         if not self.has_add_permission(request):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         form = AccessGrantForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
@@ -220,15 +326,37 @@ class TenantAccessGrantAdmin(admin.ModelAdmin):
                 role=Role(data["role"]),
                 password=data["password"] or None,
             )
+            email = grants[0].email if grants else data["email"]
             self.message_user(
                 request,
-                f"{data['email']} now has {Role(data['role']).label} access to "
+                f"{email} now has {Role(data['role']).label} access to "
                 f"{', '.join(str(g.tenant) for g in grants)}.",
                 messages.SUCCESS,
             )
+            links = access_set_password_links_send(
+                acting_user=request.user,
+                email=email,
+                tenants=[g.tenant for g in grants],
+                request=request,
+            )
+            sent = [str(link.tenant) for link in links if link.sent]
+            if sent:
+                self.message_user(
+                    request,
+                    f"They have no password yet: a link to set one was emailed to {email} "
+                    f"for {', '.join(sent)}.",
+                    messages.SUCCESS,
+                )
+            for link in links:
+                if not link.sent:
+                    self.message_user(
+                        request,
+                        f"The set-password email for {link.tenant} could not be sent ({link.error}). "
+                        "They cannot sign in there until they set a password: ask them to use "
+                        "“Forgotten your login credentials?” on its login page, or grant again later.",
+                        messages.WARNING,
+                    )
             return HttpResponseRedirect("../")
-        from django.template.response import TemplateResponse
-
         context = {
             **self.admin_site.each_context(request),
             "title": "Grant tenant access",

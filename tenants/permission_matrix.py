@@ -1,10 +1,13 @@
-"""Who may do what on the approval queue's HTTP surface: the one table the role-by-action suite
-(tests/test_permission_matrix.py) walks and the README's roles section is rendered from.
+"""Who may do what on the approval queue's HTTP surface, and on the sign-in and platform actions
+around it: the one table the role-by-action suite (tests/test_permission_matrix.py) walks and the
+README's roles section is rendered from.
 
 The permissions behind it are tenants/roles.py; this table states the outcome a person sees on an
 ``email.send`` request proposed by a skill run. "delegate" is an AE to whom that request was
 delegated: a delegation hands over the work, never a scope, so a delegate can do what their role
-can (here: an AE's).
+can (here: an AE's). "operator" is a platform operator on the public host, where the tenants and
+access grants are managed; tenant people have no login there, and operators none in a tenant
+unless granted one.
 """
 
 from __future__ import annotations
@@ -12,11 +15,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ADMIN, REVOPS, AE, VIEWER, DELEGATE = "tenant_admin", "revops", "ae", "viewer", "delegate"
-ROLES = (ADMIN, REVOPS, AE, VIEWER, DELEGATE)
-ROLE_LABELS = {ADMIN: "Tenant admin", REVOPS: "RevOps", AE: "AE", VIEWER: "Viewer", DELEGATE: "Delegate"}
+OPERATOR = "operator"
+TENANT_PEOPLE = (ADMIN, REVOPS, AE, VIEWER, DELEGATE)
+ROLES = (*TENANT_PEOPLE, OPERATOR)
+ROLE_LABELS = {
+    ADMIN: "Tenant admin",
+    REVOPS: "RevOps",
+    AE: "AE",
+    VIEWER: "Viewer",
+    DELEGATE: "Delegate",
+    OPERATOR: "Platform operator",
+}
 
 _DECIDERS = frozenset({ADMIN, AE, DELEGATE})
-_EVERYONE = frozenset(ROLES)
+_EVERYONE = frozenset(TENANT_PEOPLE)  # everyone signed in to the tenant
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,23 @@ MATRIX: tuple[Entry, ...] = (
     Entry("api_edit", "API", "POST requests/{id}/edit/", _DECIDERS),
     # a person's own API tokens
     Entry("admin_my_tokens", "admin page", "My API tokens: create one for myself", _EVERYONE),
+    Entry("api_root", "API", "GET /api/v1/ (the list of endpoints)", _EVERYONE),
+    # sign-in: django-axes lockouts on the person's own host
+    Entry("admin_unlock_login", "admin action", "Unlock a locked-out login", frozenset({ADMIN, OPERATOR})),
+    # the platform (public host)
+    Entry(
+        "platform_deactivate",
+        "admin action",
+        "Deactivate a tenant (after its confirmation page)",
+        frozenset({OPERATOR}),
+    ),
+    Entry("platform_reactivate", "admin button", "Reactivate a tenant", frozenset({OPERATOR})),
+    Entry(
+        "platform_grant_link",
+        "admin page",
+        "Grant access (viewer by default; emails a set-password link)",
+        frozenset({OPERATOR}),
+    ),
 )
 
 

@@ -66,6 +66,9 @@ _EDIT_ROSTER = [
     "approvals.change_escalationpolicy",
 ]
 
+# django-axes' failed sign-ins on the host: read them and unlock a login before its lock ends.
+_UNLOCK_LOGINS = ["axes.view_accessattempt", "axes.delete_accessattempt"]
+
 # A person proposes an action (it still waits for an approver of its kind; the requester never
 # approves their own). Viewers only read.
 _PROPOSE = ["approvals.propose_action"]
@@ -132,6 +135,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "auth.change_user",
             "auth.view_group",
         ]
+        + _UNLOCK_LOGINS
         + _PROPOSE
         + _OWN_TOKENS
         + _VIEW_SKILLS
@@ -204,6 +208,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "auth.view_group",
             "auditlog.view_logentry",
         ]
+        + _UNLOCK_LOGINS
         + [
             f"django_celery_beat.{action}_{model}"
             for action in ("view", "add", "change", "delete")

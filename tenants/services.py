@@ -9,11 +9,13 @@ from dataclasses import dataclass
 
 from auditlog.context import set_actor
 from django.conf import settings
+from django.contrib.auth import password_validation
 from django.contrib.auth.models import AbstractBaseUser, Group, Permission, User
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.http import HttpRequest
 from django.utils import timezone
-from django_tenants.utils import get_public_schema_name, schema_exists
+from django_tenants.utils import get_public_schema_name, schema_exists, tenant_context
 
 from mh1.audit import in_tenant_as_platform
 from tenants.errors import TenantAlreadyExists, TenantProvisioningFailed, TenantSlugInvalid
@@ -134,6 +136,9 @@ def tenant_create(
     tenant_slug_validate(slug)
     if not name.strip():
         raise TenantProvisioningFailed("A tenant needs a name.")
+    if admin_password is not None:
+        # before anything exists: a refused password leaves no half-made tenant behind
+        login_password_validate(password=admin_password, email=admin_email, full_name=admin_full_name)
     started = time.perf_counter()
     generated = admin_password is None
     password = admin_password or secrets.token_urlsafe(12)
@@ -203,6 +208,15 @@ def tenant_set_active(*, acting_user: User | None, tenant: Tenant, active: bool)
 # --- access ------------------------------------------------------------------------------------
 
 
+def login_password_validate(*, password: str, email: str, full_name: str = "") -> None:
+    """Run AUTH_PASSWORD_VALIDATORS on a console login's password (length, common, numeric, too
+    like the address or name); raise ValidationError with every reason."""
+    email = email.strip().lower()
+    first, _, last = full_name.strip().partition(" ")
+    person = User(username=email, email=email, first_name=first, last_name=last)
+    password_validation.validate_password(password, user=person)
+
+
 def access_grant(
     *,
     acting_user: User | None,
@@ -219,6 +233,8 @@ def access_grant(
     """
     if role not in Role.tenant_roles():
         raise TenantProvisioningFailed(f"{role} is not a tenant role.")
+    if password:
+        login_password_validate(password=password, email=email, full_name=full_name)
     email = email.strip().lower()
     first, _, last = full_name.strip().partition(" ")
     grants = []
@@ -256,6 +272,88 @@ def access_grant(
     return grants
 
 
+@dataclass(frozen=True)
+class SetPasswordLink:
+    """What happened to one tenant's set-password email: sent, or why not."""
+
+    tenant: Tenant
+    sent: bool
+    error: str = ""
+
+
+def access_set_password_links_send(
+    *,
+    acting_user: User | None,
+    email: str,
+    tenants: list[Tenant],
+    request: HttpRequest | None = None,
+) -> list[SetPasswordLink]:
+    """Email a set-password link for each tenant where ``email``'s login has no usable password.
+
+    A grant without a password leaves a login that cannot sign in; the link (Django's password
+    reset token, valid PASSWORD_RESET_TIMEOUT, void once used) opens the tenant's own host, on
+    the scheme and port of ``request`` when given. Each email, sent or failed, is audited on the
+    person's grant. Tenants where the login already has a password are skipped.
+    """
+    from auditlog.models import LogEntry
+    from django.contrib.auth.tokens import default_token_generator
+    from django.core.mail import send_mail
+    from django.template.loader import render_to_string
+    from django.urls import reverse
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    from mh1.links import host_url
+
+    email = email.strip().lower()
+    results: list[SetPasswordLink] = []
+    for tenant in tenants:
+        with tenant_context(tenant):
+            user = User.objects.filter(username=email, is_active=True).first()
+            if user is None or user.has_usable_password():
+                continue
+            path = reverse(
+                "password_reset_confirm",
+                urlconf=settings.ROOT_URLCONF,  # the tenant hosts' URLs, whichever host asks
+                kwargs={
+                    "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+                    "token": default_token_generator.make_token(user),
+                },
+            )
+        connection.set_schema_to_public()
+        grant = TenantAccessGrant.objects.get(email=email, tenant=tenant)
+        host = tenant.get_primary_domain().domain
+        context = {
+            "tenant_name": tenant.name,
+            "email": email,
+            "role": grant.get_role_display(),
+            "granted_by": getattr(acting_user, "email", "") or "a platform operator",
+            "link": host_url(host, path, request=request),
+            "login_url": host_url(host, "/admin/", request=request),
+            "valid_days": max(1, settings.PASSWORD_RESET_TIMEOUT // 86400),
+        }
+        subject = render_to_string("registration/set_password_subject.txt", context).strip()
+        body = render_to_string("registration/set_password_email.txt", context)
+        try:
+            send_mail(subject, body, None, [email])
+        except Exception as exc:
+            # whatever the email backend raised, the grant stands: report it, audit it, go on
+            logger.exception("Set-password email to %s for %s failed", email, tenant.slug)
+            result = SetPasswordLink(tenant=tenant, sent=False, error=f"{exc.__class__.__name__}: {exc}")
+        else:
+            result = SetPasswordLink(tenant=tenant, sent=True)
+        outcome = f"emailed to {email}" if result.sent else f"not sent ({result.error})"
+        with transaction.atomic(), set_actor(acting_user):
+            LogEntry.objects.log_create(
+                grant,
+                action=LogEntry.Action.UPDATE,
+                changes={"set_password_link": ["", outcome[:500]]},
+                force_log=True,
+            )
+        results.append(result)
+    return results
+
+
 def access_revoke(*, acting_user: User | None, grant: TenantAccessGrant) -> TenantAccessGrant:
     """Take a person's access to a tenant away: the login there is deactivated at once, and their
     API tokens deleted (a token outlives no grant). Only a new grant re-enables the login."""
@@ -274,6 +372,31 @@ def access_revoke(*, acting_user: User | None, grant: TenantAccessGrant) -> Tena
         grant.revoked_at = timezone.now()
         grant.save(update_fields=["is_active", "revoked_at"])
     return grant
+
+
+def login_unlock(*, acting_user: User | None, attempt_ids: list[int]) -> list[str]:
+    """Lift django-axes lockouts in the current schema before they end by themselves: the failed
+    attempts are forgotten, so the person can sign in at once. Audited per login; returns the
+    usernames unlocked."""
+    from auditlog.models import LogEntry
+    from axes.models import AccessAttempt
+
+    with transaction.atomic(), set_actor(acting_user):
+        attempts = list(AccessAttempt.objects.select_for_update().filter(pk__in=attempt_ids))
+        for attempt in attempts:
+            LogEntry.objects.log_create(
+                attempt,
+                action=LogEntry.Action.DELETE,
+                changes={
+                    "lockout": [
+                        f"{attempt.failures_since_start} failed logins from {attempt.ip_address}",
+                        "unlocked",
+                    ]
+                },
+                force_log=True,
+            )
+        AccessAttempt.objects.filter(pk__in=[a.pk for a in attempts]).delete()
+    return [a.username for a in attempts]
 
 
 def login_reactivation_check(*, username: str) -> None:

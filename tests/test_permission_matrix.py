@@ -7,8 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.models import Group, User
+from django.core import mail
 from django.db import connection
 from django_tenants.utils import tenant_context
 
@@ -16,8 +19,10 @@ from approvals.models import ActionRequest, Approval, ApproverRule, Status
 from approvals.services import action_delegate
 from approvals.tests.factories import email_payload, propose_email, set_phase
 from tenants import permission_matrix as pm
+from tenants.models import Tenant, TenantAccessGrant
 from tenants.policy.tokens import ApiToken
 from tenants.roles import Role
+from tests.fixtures import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -31,13 +36,24 @@ def world(alpha, make_user):
     users = {name: make_user(alpha, role, email=f"pm-{name}@alpha.test") for name, role in ROLE_OF.items()}
     users[pm.DELEGATE] = make_user(alpha, Role.AE, email="pm-delegate@alpha.test")
     colleague = make_user(alpha, Role.AE, email="pm-colleague@alpha.test")
+    connection.set_schema_to_public()
+    public = Tenant.objects.get(schema_name="public")
+    operator = User.objects.create_user(
+        "pm-operator@mh1.test", email="pm-operator@mh1.test", password=PASSWORD
+    )
+    operator.is_staff = True
+    operator.save()
+    operator.groups.add(Group.objects.get(name=Role.PLATFORM_OPERATOR.group_name))
+    users[pm.OPERATOR] = operator
+    # where each person signs in: tenant people on alpha's host, the operator on the public one
+    hosts = dict.fromkeys(pm.TENANT_PEOPLE, alpha) | {pm.OPERATOR: public}
     with tenant_context(alpha):
         set_phase("assisted")
         ApproverRule.objects.all().delete()
         request = propose_email()
         action_delegate(request_id=request.pk, acting_user=users[pm.ADMIN], to_user=users[pm.DELEGATE])
     connection.set_schema_to_public()
-    return {"users": users, "colleague": colleague, "request": request}
+    return {"users": users, "colleague": colleague, "request": request, "hosts": hosts}
 
 
 def _in(alpha, fn):
@@ -81,6 +97,38 @@ def _api(client, method, path, data=None):
 
 def _set_status(alpha, request_id, status):
     _in(alpha, lambda: ActionRequest.objects.filter(pk=request_id).update(status=status))
+
+
+def _platform(key, client, alpha, world):
+    """The public host's entries: (answer looked successful, what changed)."""
+    tenants = {t.slug: t for t in Tenant.objects.filter(slug__in=("bravo", "dormant"))}
+
+    def is_active(slug):
+        return Tenant.objects.get(slug=slug).is_active
+
+    if key == "platform_deactivate":
+        selected = {"action": "deactivate", "_selected_action": [tenants["bravo"].pk]}
+        asked = client.post("/admin/tenants/tenant/", selected)
+        confirmation_first = (
+            asked.status_code == 200 and b"Are you sure?" in asked.content and is_active("bravo")
+        )
+        done = client.post("/admin/tenants/tenant/", {**selected, "post": "yes"}, follow=True)
+        ok = confirmation_first and done.status_code == 200 and messages.SUCCESS in _levels(done)
+        return ok, not is_active("bravo")
+    if key == "platform_reactivate":
+        response = client.post(f"/admin/tenants/tenant/{tenants['dormant'].pk}/reactivate/", follow=True)
+        return response.status_code == 200 and messages.SUCCESS in _levels(response), is_active("dormant")
+    if key == "platform_grant_link":
+        email = f"pm-new-{id(client)}@example.com"
+        response = client.post(
+            "/admin/tenants/tenantaccessgrant/add/",
+            {"email": email, "tenants": [alpha.pk], "role": Role.VIEWER.value},
+            follow=True,
+        )
+        granted = TenantAccessGrant.objects.filter(email=email, tenant=alpha, role=Role.VIEWER).exists()
+        emailed = any(email in m.to and "/reset/" in m.body for m in mail.outbox)
+        return response.status_code == 200 and messages.SUCCESS in _levels(response), granted and emailed
+    raise AssertionError(f"no way to try {key!r}: add one")
 
 
 def _run(key, client, alpha, world):
@@ -142,6 +190,40 @@ def _run(key, client, alpha, world):
         response = _api(client, "GET", f"{API}{rid}/delegates/")
         seen = response.status_code == 200 and colleague.username in str(response.json())
         return seen, seen
+    if key.startswith("platform_"):
+        return _platform(key, client, alpha, world)
+    if key == "api_root":
+        response = client.get("/api/v1/")
+        seen = response.status_code == 200 and response.json().get("approval-requests", "").endswith(API)
+        return seen, seen
+    if key == "admin_unlock_login":
+        # a lockout in the schema of the host the person signs in to
+        host = world["hosts"][world["role"]]
+
+        def lock():
+            return AccessAttempt.objects.create(
+                username="pm-locked@example.com",
+                ip_address="10.0.0.9",
+                user_agent="pytest",
+                get_data="",
+                post_data="",
+                http_accept="*/*",
+                path_info="/admin/login/",
+                failures_since_start=settings.AXES_FAILURE_LIMIT,
+            ).pk
+
+        with tenant_context(host):
+            attempt_id = lock()
+        connection.set_schema_to_public()
+        response = client.post(
+            "/admin/axes/accessattempt/",
+            {"action": "unlock", "_selected_action": [attempt_id]},
+            follow=True,
+        )
+        with tenant_context(host):
+            gone = not AccessAttempt.objects.filter(pk=attempt_id).exists()
+        connection.set_schema_to_public()
+        return response.status_code == 200 and messages.SUCCESS in _levels(response), gone
     if key == "admin_my_tokens":
         count = _in(alpha, ApiToken.objects.count)
         response = client.post("/admin/policy/apitoken/add/", {"name": "matrix"})
@@ -154,7 +236,8 @@ def _run(key, client, alpha, world):
 @pytest.mark.parametrize("role", pm.ROLES)
 @pytest.mark.parametrize("entry", pm.MATRIX, ids=[e.key for e in pm.MATRIX])
 def test_role_by_action(entry, role, alpha, world, client_for):
-    client = client_for(alpha, world["users"][role])
+    client = client_for(world["hosts"][role], world["users"][role])
+    world["role"] = role
 
     succeeded, changed = _run(entry.key, client, alpha, world)
 

@@ -39,7 +39,9 @@ def test_tenant_created_in_public_admin_gets_schema_host_and_first_admin(operato
     )
 
     assert response.status_code == 200
-    assert "Tenant Initech is ready at http://initech.localhost/admin/" in response.content.decode()
+    assert (
+        'Tenant Initech is ready at <a href="http://initech.localhost/admin/">' in response.content.decode()
+    )
     tenant = Tenant.objects.get(slug="initech")
     assert schema_exists("initech")
     assert Domain.objects.get(tenant=tenant).domain == "initech.localhost"
@@ -93,10 +95,12 @@ def test_create_tenant_command(capsys):
 def test_deactivated_tenant_host_answers_404_and_jobs_skip_it(operator_client, alpha):
     assert "alpha" in active_tenant_schemas()
 
-    response = operator_client.post(
-        "/admin/tenants/tenant/",
-        {"action": "deactivate", "_selected_action": [alpha.pk]},
-    )
+    selected = {"action": "deactivate", "_selected_action": [alpha.pk]}
+    asked = operator_client.post("/admin/tenants/tenant/", selected)
+    assert asked.status_code == 200 and "Are you sure?" in asked.content.decode()  # asks first
+    assert "alpha" in active_tenant_schemas()
+
+    response = operator_client.post("/admin/tenants/tenant/", {**selected, "post": "yes"})
 
     assert response.status_code == 302
     assert Client().get("/admin/login/", HTTP_HOST="alpha.localhost").status_code == 404
@@ -157,3 +161,16 @@ def test_global_kill_switch_needs_a_reason(operator_client):
     from tenants.services import global_kill_switch_on
 
     assert global_kill_switch_on() is True
+
+
+def test_create_tenant_command_refuses_a_weak_admin_password():
+    with pytest.raises(CommandError, match=r"Admin password refused: This password is too common\."):
+        call_command(
+            "create_tenant",
+            name="Weakco",
+            slug="weakco",
+            admin_email="a@weakco.example",
+            admin_password="password",
+        )
+    assert not Tenant.objects.filter(slug="weakco").exists()
+    assert not schema_exists("weakco")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from tenants.errors import TenantError
@@ -30,6 +31,8 @@ class Command(BaseCommand):
             )
         except TenantError as exc:
             raise CommandError(exc.message) from exc
+        except ValidationError as exc:  # the admin password failed AUTH_PASSWORD_VALIDATORS
+            raise CommandError(f"Admin password refused: {' '.join(exc.messages)}") from exc
         self.stdout.write(
             self.style.SUCCESS(
                 f"Created tenant {provisioned.tenant.name} in {provisioned.seconds:.2f} s: "
