@@ -46,7 +46,14 @@ class TenantCreationForm(forms.ModelForm):
 
     class Meta:
         model = Tenant
-        fields = ("name", "slug")
+        fields = ("name", "slug", "time_zone")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].required = False  # left empty: UTC
+
+    def clean_time_zone(self):
+        return self.cleaned_data.get("time_zone") or "UTC"
 
     def clean_slug(self):
         from tenants.services import tenant_slug_validate
@@ -90,7 +97,7 @@ class DomainInline(admin.TabularInline):
 
 @admin.register(Tenant, site=public_site)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "schema_name", "primary_domain", "is_active", "created_at")
+    list_display = ("name", "slug", "schema_name", "primary_domain", "time_zone", "is_active", "created_at")
     list_filter = ("is_active",)
     search_fields = ("name", "slug", "schema_name", "domains__domain")
     ordering = ("name",)
@@ -139,8 +146,8 @@ class TenantAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("name", "slug", "admin_email", "admin_full_name", "admin_password")
-        return ("name", "slug", "schema_name", "is_active", "created_at", "deactivated_at")
+            return ("name", "slug", "time_zone", "admin_email", "admin_full_name", "admin_password")
+        return ("name", "slug", "time_zone", "schema_name", "is_active", "created_at", "deactivated_at")
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -161,6 +168,7 @@ class TenantAdmin(admin.ModelAdmin):
             admin_email=form.cleaned_data["admin_email"],
             admin_full_name=form.cleaned_data.get("admin_full_name", ""),
             admin_password=form.cleaned_data.get("admin_password") or None,
+            time_zone=str(form.cleaned_data.get("time_zone") or "UTC"),
         )
         # The admin's response pages need the saved object.
         obj.pk = provisioned.tenant.pk

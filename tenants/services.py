@@ -125,6 +125,7 @@ def tenant_create(
     admin_email: str,
     admin_full_name: str = "",
     admin_password: str | None = None,
+    time_zone: str = "UTC",
 ) -> ProvisionedTenant:
     """Create a tenant: its schema (cloned from the template), its domain and its first admin.
 
@@ -142,7 +143,7 @@ def tenant_create(
     started = time.perf_counter()
     generated = admin_password is None
     password = admin_password or secrets.token_urlsafe(12)
-    tenant = Tenant(name=name.strip(), slug=slug, schema_name=schema_name_for(slug))
+    tenant = Tenant(name=name.strip(), slug=slug, schema_name=schema_name_for(slug), time_zone=time_zone)
     try:
         with set_actor(acting_user):
             tenant.save(verbosity=0)  # creates the schema by cloning TENANT_BASE_SCHEMA

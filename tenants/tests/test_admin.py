@@ -107,6 +107,36 @@ def test_the_ready_message_links_to_the_new_tenants_admin_on_the_operators_port(
     assert 'href="http://portly.localhost:8000/admin/"' in response.content.decode()  # a real link
 
 
+def test_the_tenants_time_zone_is_set_at_creation_and_changed_on_its_page(operator_on):
+    client = operator_on("localhost:8000")
+    client.post(
+        f"{TENANTS}add/",
+        {
+            "name": "Zoned",
+            "slug": "zoned",
+            "time_zone": "Asia/Tokyo",
+            "admin_email": "a@zoned.example",
+            "admin_password": PASSWORD,
+        },
+    )
+    tenant = Tenant.objects.get(slug="zoned")
+    assert str(tenant.time_zone) == "Asia/Tokyo"
+
+    refused = client.post(f"{TENANTS}{tenant.pk}/change/", {"name": "Zoned", "time_zone": "Mars/Olympus"})
+    assert refused.status_code == 200 and "time_zone" in refused.context["adminform"].form.errors
+    client.post(
+        f"{TENANTS}{tenant.pk}/change/",
+        {"name": "Zoned", "time_zone": "Europe/Lisbon", **_no_domains()},
+    )
+    tenant.refresh_from_db()
+    assert str(tenant.time_zone) == "Europe/Lisbon"
+
+
+def _no_domains() -> dict[str, str]:
+    prefix = "domains"
+    return {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
+
+
 def test_host_links_keep_the_request_port_else_the_demo_port(rf, settings):
     settings.DEBUG, settings.DEMO_PORT = True, "8123"
     assert host_url("acme.localhost", "/admin/") == "http://acme.localhost:8123/admin/"

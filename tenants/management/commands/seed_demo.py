@@ -28,6 +28,7 @@ SANDBOX_URL = "http://127.0.0.1:8025"
 TENANTS = {
     "acme": {
         "name": "Acme Corp",
+        "time_zone": "America/New_York",
         "phase": RolloutPhase.ASSISTED,
         "icp": {
             "company_size_min": 50,
@@ -42,6 +43,7 @@ TENANTS = {
     },
     "globex": {
         "name": "Globex Corporation",
+        "time_zone": "Europe/Berlin",
         "phase": RolloutPhase.SHADOW,
         "icp": {
             "company_size_min": 200,
@@ -95,6 +97,7 @@ class Command(BaseCommand):
                     admin_email=f"admin@{slug}.example",
                     admin_full_name="Tenant Admin",
                     admin_password=DEMO_PASSWORD,
+                    time_zone=spec["time_zone"],
                 )
                 tenant = provisioned.tenant
                 self.stdout.write(f"Created tenant {slug} in {provisioned.seconds:.2f} s")
