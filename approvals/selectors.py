@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -52,14 +53,17 @@ def timeline(request: ActionRequest) -> QuerySet[Event]:
     return request.events.select_related("actor").order_by("created_at", "id")
 
 
-# Before the assisted phase the AI must agree with people this often (per tenant and skill).
+# Before the assisted phase the AI must agree with people this often (per tenant and skill)...
 AGREEMENT_TARGET = 0.75
+# ...over the decisions of this window: how the AI does now, not a year of history diluting it.
+AGREEMENT_WINDOW = timedelta(days=30)
 
 
 def _agreement_counts(queryset) -> QuerySet:
     human_rejected = Q(status=Status.REJECTED)
     agreed_filter = (Q(ai_decision="reject") & human_rejected) | (Q(ai_decision="approve") & ~human_rejected)
-    return queryset.filter(ai_decision__in=("approve", "reject")).exclude(
+    since = timezone.now() - AGREEMENT_WINDOW
+    return queryset.filter(ai_decision__in=("approve", "reject"), decided_at__gte=since).exclude(
         status__in=(Status.PENDING, Status.EXPIRED, Status.CANCELLED, Status.SHADOWED)
     ), agreed_filter
 
@@ -69,7 +73,8 @@ def _rate(decided: int, agreed: int) -> dict[str, float | int | None]:
 
 
 def agreement_rate() -> dict[str, float | int | None]:
-    """Parallel phase: how often people decided as the AI would have (per tenant)."""
+    """Parallel phase: how often people decided as the AI would have (per tenant), over the
+    decisions of the last AGREEMENT_WINDOW."""
     decided, agreed_filter = _agreement_counts(ActionRequest.objects.all())
     counts = decided.aggregate(decided=Count("id"), agreed=Count("id", filter=agreed_filter))
     return _rate(counts["decided"], counts["agreed"])

@@ -178,7 +178,9 @@ def test_queue_reports_ai_human_agreement_of_the_parallel_phase(alpha, setup):
         set_phase("parallel")
         agreed = propose_email(key="p1", release_decision="auto_deliver")
         disagreed = propose_email(key="p2", release_decision="blocked")
-        ActionRequest.objects.filter(pk__in=[agreed.pk, disagreed.pk]).update(status=Status.APPROVED)
+        ActionRequest.objects.filter(pk__in=[agreed.pk, disagreed.pk]).update(
+            status=Status.APPROVED, decided_at=timezone.now()
+        )
 
     _in(alpha, make)
 

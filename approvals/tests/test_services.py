@@ -249,6 +249,18 @@ def test_parallel_phase_queues_everything_and_reports_agreement(people):
     assert agreement_rate() == {"decided": 3, "agreed": 2, "rate": pytest.approx(2 / 3)}
 
 
+def test_agreement_counts_only_the_decisions_of_the_last_30_days(people):
+    set_phase("parallel")
+    old = propose_email(release_decision="auto_deliver")
+    recent = propose_email(release_decision="auto_deliver")
+    action_reject(request_id=old.pk, acting_user=people["ae"], reason="disagreed, long ago")
+    action_approve(request_id=recent.pk, acting_user=people["ae"])
+    ActionRequest.objects.filter(pk=old.pk).update(decided_at=timezone.now() - timedelta(days=31))
+
+    # the old disagreement no longer drags the rate down: 1 of 1, not 1 of 2
+    assert agreement_rate() == {"decided": 1, "agreed": 1, "rate": 1.0}
+
+
 def test_assisted_phase_queues_even_auto_deliver(people):
     assert propose_email(release_decision="auto_deliver").status == Status.PENDING
 

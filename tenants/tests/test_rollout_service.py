@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from auditlog.models import LogEntry
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from tenants.policy import services
@@ -157,6 +158,7 @@ def _decided(n_agreed: int, n_disagreed: int, skill: str = "campaign-crafter"):
             ai_decision="approve",
             status=Status.APPROVED if n < n_agreed else Status.REJECTED,
             skill_run=run,
+            decided_at=timezone.now(),
         )
 
 
