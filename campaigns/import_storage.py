@@ -4,12 +4,19 @@ django-import-export's default keeps uploads in the shared temp folder under a n
 sends back, so any tenant that knows (or guesses) a name reads, imports and deletes that file. Here an
 upload lives in Redis under the current schema's prefix, named by a random id we check the shape of,
 and expires after ``MAX_AGE_SECONDS`` whether or not it is confirmed or cancelled.
+
+Beside the upload's bytes a small record (``meta``) keeps who uploaded it, its file name and the
+column mapping last previewed, so that the confirmation imports what the person saw, and only
+they can confirm or cancel it. A confirmation ``claim``s the bytes (read and delete in one Redis
+command), so two confirmations of one upload never both import it.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -76,4 +83,36 @@ class TenantUploadStorage(BaseStorage):
 
     def remove(self) -> None:
         if upload_name_valid(self.name):
-            _client().delete(self._checked_key())
+            key = self._checked_key()
+            _client().delete(key, f"{key}:meta")
+
+    # --- what the CSV import keeps beside the bytes ---------------------------------------------
+
+    def save_meta(self, meta: dict[str, Any]) -> None:
+        """Keep ``meta`` (JSON) with the upload, expiring with it."""
+        key = f"{self._checked_key()}:meta"
+        client = _client()
+        if client.exists(key):
+            client.set(key, json.dumps(meta), keepttl=True)
+        else:
+            client.set(key, json.dumps(meta), ex=MAX_AGE_SECONDS)
+
+    def read_meta(self) -> dict[str, Any]:
+        raw = _client().get(f"{self._checked_key()}:meta")
+        if raw is None:
+            raise UploadNotFound
+        return json.loads(raw)
+
+    def claim(self) -> bytes:
+        """The upload's bytes, deleted in the same command: a concurrent confirmation finds it gone."""
+        data = _client().getdel(self._checked_key())
+        if data is None:
+            raise UploadNotFound
+        return data
+
+    def give_back(self, data: bytes) -> None:
+        """Put back bytes claimed by a confirmation that wrote nothing, to be confirmed again."""
+        client = _client()
+        ttl = client.ttl(f"{self._checked_key()}:meta")
+        if ttl > 0:
+            client.set(self._checked_key(), data, ex=ttl)

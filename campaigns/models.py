@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 
 from campaigns.icp_rules import domain_key_sql, email_domain_sql, value_key_sql
+from mh1.addresses import AddressInvalid, domain_normalize, email_normalize
 
 
 class SourceSystem(models.TextChoices):
@@ -159,12 +160,28 @@ class Lead(models.Model):
         return self.email
 
     def clean(self) -> None:
-        self.email = (self.email or "").strip().lower()
-        self.company_domain = (self.company_domain or "").strip().lower()
+        """The one validation of a lead, for the admin form, ``lead_upsert`` (CRM pulls, the API)
+        and the CSV import alike: the email and company domain are made canonical by
+        ``mh1.addresses`` (as suppressions and recipients are), the stage must be the tenant's."""
+        errors: dict[str, str] = {}
+        try:
+            self.email = email_normalize(self.email or "")
+        except AddressInvalid as exc:
+            errors["email"] = exc.message
+        if (self.company_domain or "").strip():
+            try:
+                self.company_domain = domain_normalize(self.company_domain)
+            except AddressInvalid as exc:
+                errors["company_domain"] = exc.message
+        else:
+            self.company_domain = ""
         if not LifecycleStage.objects.filter(key=self.lifecycle_stage).exists():
             known = ", ".join(LifecycleStage.objects.values_list("key", flat=True)) or "none defined"
-            message = f"Unknown lifecycle stage “{self.lifecycle_stage}”; known stages: {known}."
-            raise ValidationError({"lifecycle_stage": message})
+            errors["lifecycle_stage"] = (
+                f"Unknown lifecycle stage “{self.lifecycle_stage}”; known stages: {known}."
+            )
+        if errors:
+            raise ValidationError(errors)
 
 
 class Direction(models.TextChoices):

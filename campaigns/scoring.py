@@ -219,6 +219,24 @@ def rescore_batch_sql(where: str, rules: IcpRules) -> str:
     """  # noqa: S608 - ``where`` is ours, values are placeholders
 
 
+def leads_score(*, lead_ids: Iterable[int]) -> int:
+    """Score these leads now against the current ICP, in the caller's transaction (its share lock
+    on the ICP is held to the caller's commit); returns how many leads changed. For leads just
+    written (the CSV import), so they carry their score from the moment they exist: the same
+    statement the re-scoring runs, on an id list instead of an id range."""
+    ids = sorted({int(i) for i in lead_ids})
+    if not ids:
+        return 0
+    changed = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        rules, _ = _icp_rules_locked()
+        sql = rescore_batch_sql("l.id = ANY(%(ids)s::bigint[])", rules)
+        for start in range(0, len(ids), RESCORE_BATCH_SIZE):
+            cursor.execute(sql, {**score_params(rules), "ids": ids[start : start + RESCORE_BATCH_SIZE]})
+            changed += cursor.fetchone()[1]
+    return changed
+
+
 def rescore_batch(
     *, schema_name: str, chain_id: int, after_id: int, batch_size: int | None = None
 ) -> int | None:

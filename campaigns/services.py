@@ -5,17 +5,22 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from auditlog.context import set_actor
+from auditlog.context import auditlog_value, set_actor, set_extra_data
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from campaigns.errors import ImportConflict
 from campaigns.models import IcpTier, Lead, LegalBasis, LifecycleStage, SourceSystem
+from mh1.addresses import AddressInvalid, email_normalize
+
+if TYPE_CHECKING:
+    from campaigns.lead_import import CsvTable
 
 # Fields a caller may set; the rest (id, timestamps) are ours.
 LEAD_FIELDS = frozenset(
@@ -26,15 +31,44 @@ SYNTHETIC_BATCH_SIZE = 1000
 
 
 def normalize_email(value: Any) -> str:
-    """Strip and lower-case an address, or raise ValidationError naming the bad value."""
-    email = str(value or "").strip().lower()
-    if not email:
+    """The canonical address (``mh1.addresses.email_normalize``), or ValidationError on ``email``
+    with the normaliser's message."""
+    if not str(value or "").strip():
         raise ValidationError({"email": "A lead needs an email address."})
     try:
-        validate_email(email)
-    except ValidationError:
-        raise ValidationError({"email": f"“{value}” is not a valid email address."}) from None
-    return email
+        return email_normalize(str(value))
+    except AddressInvalid as exc:
+        raise ValidationError({"email": exc.message}) from None
+
+
+def lead_candidate(
+    *,
+    data: dict[str, Any],
+    source_system: str,
+    lead: Lead | None = None,
+    validate_constraints: bool = True,
+) -> Lead:
+    """``lead`` (a new one when None) with ``data`` and ``source_system`` set and validated as every
+    write path validates a lead (``Lead.full_clean``: field checks and ``Lead.clean``); not saved.
+
+    Raises ValueError for an unknown field or source system, ValidationError (by field) for
+    anything invalid. The CSV import's preview runs it without saving; ``lead_upsert`` saves it.
+    ``validate_constraints=False`` skips re-checking the table's check constraints in Python (one
+    query each, 2.5 ms a lead): the database enforces them at the write anyway.
+    """
+    if source_system not in SourceSystem.values:
+        raise ValueError(
+            f"Unknown source system “{source_system}”; use one of {', '.join(SourceSystem.values)}."
+        )
+    unknown = set(data) - LEAD_FIELDS
+    if unknown:
+        raise ValueError(f"Unknown lead fields: {', '.join(sorted(unknown))}.")
+    fields = {**data, "email": normalize_email(data.get("email")), "source_system": source_system}
+    lead = lead if lead is not None else Lead()
+    for name, value in fields.items():
+        setattr(lead, name, value)
+    lead.full_clean(validate_unique=False, validate_constraints=validate_constraints)
+    return lead
 
 
 @transaction.atomic
@@ -46,25 +80,13 @@ def lead_upsert(
     Raises ValueError for an unknown field or source system, ValidationError (by field) for a bad
     email, an unknown lifecycle stage or any other invalid value; nothing is saved then.
     """
-    if source_system not in SourceSystem.values:
-        raise ValueError(
-            f"Unknown source system “{source_system}”; use one of {', '.join(SourceSystem.values)}."
-        )
-    unknown = set(data) - LEAD_FIELDS
-    if unknown:
-        raise ValueError(f"Unknown lead fields: {', '.join(sorted(unknown))}.")
     email = normalize_email(data.get("email"))
-    fields = {**data, "email": email, "source_system": source_system}
+    data = {**data, "email": email}
 
     with set_actor(acting_user):
-        lead = Lead.objects.select_for_update().filter(email=email).first()
-        created = lead is None
-        if created:
-            lead = Lead()
-        for name, value in fields.items():
-            setattr(lead, name, value)
-        lead.full_clean(validate_unique=False)
-        if not created:
+        existing = Lead.objects.select_for_update().filter(email=email).first()
+        lead = lead_candidate(data=data, source_system=source_system, lead=existing)
+        if existing is not None:
             lead.save()
             return lead, False
         try:
@@ -73,11 +95,64 @@ def lead_upsert(
         except IntegrityError:
             # A concurrent upsert created the same email first: update that row instead.
             lead = Lead.objects.select_for_update().get(email=email)
-            for name, value in fields.items():
+            for name, value in {**data, "source_system": source_system}.items():
                 setattr(lead, name, value)
             lead.save()
             return lead, False
     return lead, True
+
+
+@dataclass(frozen=True)
+class LeadsImported:
+    """What a CSV import wrote: leads created and updated, the lines it skipped and why."""
+
+    created: int
+    updated: int
+    skipped: tuple[str, ...]  # "line 7 — company_size: 'abc' is not a number"
+    scores_changed: int
+
+
+def leads_import(
+    *, acting_user: AbstractBaseUser | None, table: CsvTable, mapping: list[str], file_name: str = ""
+) -> LeadsImported:
+    """Import the good rows of an uploaded CSV and skip the bad ones, in one transaction.
+
+    The rows are checked again now (``lead_import.leads_import_check``, as the preview did) with
+    the existing leads locked, so what is written is valid at the commit even if something
+    changed since the preview. Every lead written has its audit entry under ``acting_user``
+    (marked as this import); the leads are scored against the ICP in the same transaction.
+    Nothing is written when anything fails: ImportConflict when another write created one of the
+    file's leads meanwhile, ImportMappingInvalid for a mapping the import cannot use.
+    """
+    from campaigns.lead_import import leads_import_check
+    from campaigns.scoring import leads_score
+
+    outer = auditlog_value.get(None) or {}
+    audit = {
+        "actor": acting_user,
+        "remote_addr": outer.get("remote_addr"),
+        "additional_data": {"import": {"file": file_name[:200], "rows": len(table.rows)}},
+    }
+    try:
+        with transaction.atomic(), set_extra_data(audit):
+            check = leads_import_check(table, mapping, file_name=file_name, lock=True)
+            for row in check.good:
+                row.lead.save(force_insert=row.created)
+            changed = leads_score(lead_ids=[row.lead.pk for row in check.good])
+    except IntegrityError:
+        raise ImportConflict(
+            "Another change created or edited some of these leads while the import ran; nothing was "
+            "imported. Preview the file again and import it."
+        ) from None
+    finally:
+        if outer:
+            auditlog_value.set(outer)  # auditlog's context managers do not restore the outer one
+    return LeadsImported(
+        created=check.created,
+        updated=check.updated,
+        skipped=tuple(row.message for row in check.bad),
+        scores_changed=changed,
+    )
 
 
 def lead_crm_upsert_propose(*, lead: Lead, system: str, acting_user: AbstractBaseUser | None = None):

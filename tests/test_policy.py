@@ -104,9 +104,11 @@ def test_revops_edits_icp_lists_one_per_line(alpha, revops):
         {
             "company_size_min": "20",
             "company_size_max": "500",
-            "industries": "SaaS\nFintech\n\nSaaS",
+            # industries and geographies are chosen from lists (campaigns/tests/test_icp_choices.py)
+            "industries": ["SaaS", "Fintech", "__other__"],
+            "industries_other": "saas\n\nSaaS",
             "titles": "Head of Growth",
-            "geographies": "US\nUK",
+            "geographies": ["US", "UK"],
             "competitor_domains": "WWW.Rival.example",
         },
     )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.postgres.forms import SimpleArrayField
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from solo.admin import SingletonModelAdmin
 
+from campaigns.icp_choices import GEOGRAPHY_LIST, INDUSTRY_LIST, OTHER, ControlledList
 from mh1.admin_sites import tenant_site
 from tenants.policy import services as policy_services
 from tenants.policy.models import (
@@ -114,13 +116,37 @@ def _list_field(label: str, help_text: str) -> SimpleArrayField:
     )
 
 
+def _controlled_field(label: str, controlled: ControlledList) -> forms.MultipleChoiceField:
+    return forms.MultipleChoiceField(
+        choices=[*controlled.choices, (OTHER, "Other (type below)")],
+        required=False,
+        label=label,
+        widget=FilteredSelectMultiple(label.lower(), is_stacked=False),
+    )
+
+
+def _other_field(label: str, noun: str) -> SimpleArrayField:
+    return LinesField(
+        forms.CharField(max_length=253),
+        delimiter="\n",
+        required=False,
+        label=label,
+        help_text=f"Only with “Other” chosen above: {noun} not on the list, one per line.",
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+    )
+
+
 class IcpDefinitionForm(forms.ModelForm):
-    industries = _list_field("Industries", "E.g. SaaS, Fintech.")
+    industries = _controlled_field("Industries", INDUSTRY_LIST)
+    industries_other = _other_field("Other industries", "industries")
+    geographies = _controlled_field("Geographies", GEOGRAPHY_LIST)
+    geographies_other = _other_field("Other geographies", "countries or regions")
     titles = _list_field("Titles", "E.g. Head of Growth.")
     seniorities = _list_field("Seniorities", "E.g. VP, Director.")
-    geographies = _list_field("Geographies", "Countries or regions.")
     competitor_domains = _list_field("Competitor domains", "Never targeted.")
     customer_domains = _list_field("Customer domains", "Existing customers, excluded from outbound.")
+
+    CONTROLLED = (("industries", INDUSTRY_LIST), ("geographies", GEOGRAPHY_LIST))
 
     class Meta:
         model = IcpDefinition
@@ -135,6 +161,32 @@ class IcpDefinitionForm(forms.ModelForm):
             "customer_domains",
         )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Stored values outside the list (saved before it existed, or through the API) show as
+        # "Other" values and save again unchanged.
+        for name, controlled in self.CONTROLLED:
+            listed, others = controlled.split(getattr(self.instance, name, None) or [])
+            self.initial[name] = [*listed, OTHER] if others else listed
+            self.initial[f"{name}_other"] = others
+
+    def clean(self):
+        data = super().clean()
+        for name, _ in self.CONTROLLED:
+            chosen = data.get(name) or []
+            others = data.get(f"{name}_other") or []
+            if others and OTHER not in chosen:
+                self.add_error(
+                    f"{name}_other",
+                    "Choose “Other” in the list to add values that are not on it, or clear this box.",
+                )
+            elif OTHER in chosen and not others:
+                self.add_error(f"{name}_other", "Type the other values, one per line, or unselect “Other”.")
+            # what the model stores; IcpDefinition.clean makes it canonical (list spelling,
+            # duplicates merged), the same code the API's serializer runs
+            data[name] = [value for value in chosen if value != OTHER] + list(others)
+        return data
+
     # Domains are validated and made canonical by IcpDefinition.clean (run by the form's
     # full_clean), the same code the API's serializer runs.
 
@@ -143,11 +195,32 @@ class IcpDefinitionForm(forms.ModelForm):
 class IcpDefinitionAdmin(PolicyAdmin):
     form = IcpDefinitionForm
     fieldsets = (
-        ("Company", {"fields": (("company_size_min", "company_size_max"), "industries", "geographies")}),
+        (
+            "Company",
+            {
+                "fields": (
+                    ("company_size_min", "company_size_max"),
+                    "industries",
+                    "industries_other",
+                    "geographies",
+                    "geographies_other",
+                )
+            },
+        ),
         ("People", {"fields": ("titles", "seniorities")}),
         ("Exclusions", {"fields": ("competitor_domains", "customer_domains")}),
         (None, {"fields": ("updated_at",)}),
     )
+
+    def save_model(self, request, obj, form, change):
+        # through the service: validated again under the row lock, audited under the acting
+        # user, and every lead re-scored against the new ICP once it commits
+        saved = policy_services.policy_update(
+            acting_user=request.user,
+            policy=IcpDefinition,
+            **{name: form.cleaned_data[name] for name in IcpDefinitionForm.Meta.fields},
+        )
+        obj.pk, obj.updated_at = saved.pk, saved.updated_at
 
 
 @admin.register(QuotaPolicy, site=tenant_site)

@@ -43,6 +43,12 @@ class IcpDefinitionView(SingletonPolicyView):
     queryset = IcpDefinition.objects.all()
     serializer_class = s.IcpDefinitionSerializer
 
+    def perform_update(self, serializer):
+        # the service, as the admin form: every lead is re-scored once the new ICP commits
+        serializer.instance = policy_services.policy_update(
+            acting_user=self.request.user, policy=IcpDefinition, **serializer.validated_data
+        )
+
 
 class QuotaPolicyView(SingletonPolicyView):
     queryset = QuotaPolicy.objects.all()

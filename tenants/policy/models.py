@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import F, Q
 from solo.models import SingletonModel
 
+from campaigns.icp_choices import GEOGRAPHY_LIST, INDUSTRY_LIST
 from mh1.addresses import AddressInvalid, domain_normalize, email_normalize
 
 
@@ -111,10 +112,18 @@ class IcpDefinition(SingletonModel):
     def clean(self) -> None:
         """The one validation of an ICP, for the admin form, the API and imports alike: domains
         are made canonical by ``mh1.addresses.domain_normalize`` (as recipients are, so the
-        exclusion gate compares like with like) and anything that is not a domain is refused."""
+        exclusion gate compares like with like) and anything that is not a domain is refused;
+        industries and geographies by their controlled lists (``campaigns.icp_choices``)."""
         errors: dict[str, str] = {}
-        for name in ("industries", "titles", "seniorities", "geographies"):
+        for name in ("titles", "seniorities"):
             setattr(self, name, _clean_list(getattr(self, name)))
+        # Industries and geographies: the controlled lists' spelling, other values tidied, and
+        # values the scoring would compare as one ("SaaS", "saas ") merged.
+        for name, controlled in (("industries", INDUSTRY_LIST), ("geographies", GEOGRAPHY_LIST)):
+            try:
+                setattr(self, name, controlled.clean(getattr(self, name)))
+            except ValueError as exc:
+                errors[name] = str(exc)
         for name in ("competitor_domains", "customer_domains"):
             domains: dict[str, None] = {}
             bad = []
