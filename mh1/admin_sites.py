@@ -17,12 +17,15 @@ class PublicAdminSite(admin.AdminSite):
         from mh1.home import operator_home
         from tenants.models import PlatformSettings, Tenant
 
+        rows = []
+        if request.user.has_perm("tenants.view_tenant"):
+            rows = operator_home(
+                list(Tenant.objects.active().prefetch_related("domains").order_by("name")), request=request
+            )
         extra_context = {
             **(extra_context or {}),
             "platform": PlatformSettings.get_solo(),
-            "tenant_rows": operator_home(list(Tenant.objects.active().order_by("name")))
-            if request.user.has_perm("tenants.view_tenant")
-            else [],
+            "tenant_rows": rows,
         }
         return super().index(request, extra_context)
 

@@ -250,6 +250,7 @@ SELECT %(id)s::bigint AS tenant_id,
 @dataclass(frozen=True)
 class TenantRow:
     tenant: Any
+    admin_url: str
     rollout: dict[str, Any]
     pending: int
     overdue: int
@@ -279,8 +280,11 @@ class TenantRow:
         return said
 
 
-def operator_home(tenants: list[Any]) -> list[TenantRow]:
-    """One row per tenant (active ones; call on the public schema), tenants in trouble first."""
+def operator_home(tenants: list[Any], *, request=None) -> list[TenantRow]:
+    """One row per tenant (active ones, their domains prefetched; call on the public schema),
+    tenants in trouble first; each with the link to its own admin."""
+    from mh1.links import host_url
+
     if not tenants:
         return []
     now = timezone.now()
@@ -295,9 +299,11 @@ def operator_home(tenants: list[Any]) -> list[TenantRow]:
     result = []
     for tenant in tenants:
         rollout, pending, overdue, failed, unknown, heartbeat, webhook = rows[tenant.pk]
+        primary = [d.domain for d in tenant.domains.all() if d.is_primary]
         result.append(
             TenantRow(
                 tenant=tenant,
+                admin_url=host_url(primary[0], "/admin/", request=request) if primary else "",
                 rollout=_json(rollout) or {},
                 pending=pending,
                 overdue=overdue,

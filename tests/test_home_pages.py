@@ -237,6 +237,7 @@ def test_the_operators_home_lists_every_tenant_trouble_first_with_the_global_swi
     assert page.index(f'id="tenant-{bravo.slug}"') < page.index(f'id="tenant-{alpha.slug}"')
     alpha_row = page[page.index(f'id="tenant-{alpha.slug}"') :].split("</tr>")[0]
     assert "—</td>" in alpha_row.replace("\n", "")
+    assert 'href="http://alpha.localhost/admin/"' in alpha_row  # its own admin, on the operator's port
     dormant = Tenant.objects.get(slug="dormant")
     assert f'id="tenant-{dormant.slug}"' not in page  # inactive tenants are not listed
 
