@@ -262,12 +262,15 @@ class Command(BaseCommand):
                     impact_level="critical", primary_role=Role.TENANT_ADMIN, sla_minutes=30
                 )
                 ApproverRule.objects.create(primary_role=Role.AE, sla_minutes=240, priority=100)
-            policy = EscalationPolicy.get_solo()
-            if not policy.l2_contact:
-                policy.l2_contact = f"lead@{slug}.example"
-                policy.l3_contact = f"manager@{slug}.example"
-                policy.l4_contact = f"exec@{slug}.example"
-                policy.save()
+            if not EscalationPolicy.get_solo().l2_contact:
+                # through the policy service, as an edit in the admin: validated and audited
+                policy_services.policy_update(
+                    acting_user=None,
+                    policy=EscalationPolicy,
+                    l2_contact=f"lead@{slug}.example",
+                    l3_contact=f"manager@{slug}.example",
+                    l4_contact=f"exec@{slug}.example",
+                )
             people = [
                 ("dana@northwind.example", "Dana Reyes", "Head of Growth", "Northwind"),
                 ("li@contoso.example", "Li Wei", "VP Marketing", "Contoso"),
