@@ -18,6 +18,7 @@ from connectors.locks import recipient_lock_in_transaction
 from connectors.models import Suppression, SuppressionReason, WebhookEvent
 from mh1.addresses import domain_normalize, email_normalize
 from mh1.errors import DomainError
+from mh1.parsers import json_storable
 
 logger = logging.getLogger(__name__)
 
@@ -141,18 +142,6 @@ def _cancel_open_sends(entry: Suppression, acting_user: User | None) -> int:
     return cancelled
 
 
-def webhook_payload_storable(value: Any) -> Any:
-    """``value`` with the one character PostgreSQL's jsonb cannot hold (NUL) replaced: a
-    well-formed event carrying one is stored, not answered 5xx for ever."""
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, dict):
-        return {webhook_payload_storable(k): webhook_payload_storable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [webhook_payload_storable(v) for v in value]
-    return value
-
-
 def webhook_event_record(
     *, system: str, event_id: str, event_type: str, email: str, payload: Any, outcome: str = ""
 ) -> tuple[WebhookEvent, bool]:
@@ -167,7 +156,7 @@ def webhook_event_record(
                 event_id=event_id[:200],
                 event_type=event_type[:64],
                 email=email,
-                payload=webhook_payload_storable(payload),
+                payload=json_storable(payload),
                 outcome=outcome[:200],
             )
         return event, True

@@ -87,6 +87,13 @@ def _clean(value: Any, *, storable: bool) -> Any:
     return value
 
 
+def json_storable(value: Any) -> Any:
+    """``value`` (parsed JSON: within MAX_JSON_DEPTH) with what PostgreSQL's jsonb cannot hold
+    (NUL, lone surrogates) replaced by U+FFFD: the one helper for storing a vendor's event as sent,
+    whatever path it came by."""
+    return _clean(value, storable=True)
+
+
 def json_strict_loads(body: bytes | str, *, storable: bool = False) -> Any:
     """Parse a JSON body strictly (see the module's docstring); raises ``JsonRefused``."""
     try:

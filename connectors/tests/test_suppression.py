@@ -238,3 +238,21 @@ def test_rotating_keys_keeps_old_secrets_readable(ae, settings):
     rotated = crypto.rotate(old_ciphertext)
     settings.FIELD_ENCRYPTION_KEYS = settings.FIELD_ENCRYPTION_KEYS[:1]
     assert crypto.decrypt(rotated) == {"token": "old-token"}
+
+
+def test_an_event_recorded_by_any_path_stores_nul_and_lone_surrogates_replaced(alpha):
+    """One helper (mh1.parsers.json_storable) makes every stored event storable, not only the
+    bodies the webhook parser read: a NUL or a lone surrogate never makes the insert fail."""
+    from connectors.services import webhook_event_record
+
+    with tenant_context(alpha):
+        event, created = webhook_event_record(
+            system="instantly",
+            event_id="e-nul",
+            event_type="reply",
+            email="",
+            payload={"text": "a\x00b", "k\ud800": ["\udfff"]},
+        )
+        event.refresh_from_db()
+    connection.set_schema_to_public()
+    assert created and event.payload == {"text": "a\ufffdb", "k\ufffd": ["\ufffd"]}
