@@ -1,6 +1,6 @@
 # MH1 Console: two commands do all the set-up on a fresh machine.
 #   make demo   venv + services + migrations + demo data, then web + worker + beat (Ctrl-C stops all)
-#   make test   venv + services + lint + checks + the whole test suite
+#   make test   venv + services + Chromium + lint + checks + the whole test suite (browser tests too)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -28,7 +28,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 test: venv
-	@$(SERVICES) && export DEBUG=1 && set -x && \
+	@$(SERVICES) && export DEBUG=1 && scripts/ensure_chromium.sh && set -x && \
 	$(BIN)/ruff check . && \
 	$(BIN)/ruff format --check . && \
 	$(BIN)/python manage.py check && \

@@ -62,6 +62,8 @@ MATRIX: tuple[Entry, ...] = (
     Entry("api_edit", "API", "POST requests/{id}/edit/", _DECIDERS),
     # a person's own API tokens
     Entry("admin_my_tokens", "admin page", "My API tokens: create one for myself", _EVERYONE),
+    # logins: each person sets only their own password (else a tenant admin could sign in as an AE)
+    Entry("admin_set_other_password", "admin page", "Set another person's password", frozenset()),
     Entry("api_root", "API", "GET /api/v1/ (the list of endpoints)", _EVERYONE),
     # sign-in: django-axes lockouts on the person's own host
     Entry("admin_unlock_login", "admin action", "Unlock a locked-out login", frozenset({ADMIN, OPERATOR})),

@@ -224,6 +224,19 @@ def _run(key, client, alpha, world):
             gone = not AccessAttempt.objects.filter(pk=attempt_id).exists()
         connection.set_schema_to_public()
         return response.status_code == 200 and messages.SUCCESS in _levels(response), gone
+    if key == "admin_set_other_password":
+
+        def password_hash():
+            return _in(alpha, lambda: User.objects.get(pk=colleague.pk).password)
+
+        before_hash = password_hash()
+        new = "Another-Strong-Pass-2026!"
+        response = client.post(
+            f"/admin/auth/user/{colleague.pk}/password/",
+            {"password1": new, "password2": new, "usable_password": "true"},
+            follow=True,
+        )
+        return ok_admin(response), password_hash() != before_hash
     if key == "admin_my_tokens":
         count = _in(alpha, ApiToken.objects.count)
         response = client.post("/admin/policy/apitoken/add/", {"name": "matrix"})
