@@ -138,9 +138,12 @@ class ActionRequest(models.Model):
             models.Index(
                 fields=("not_before",), name="approvals_deferred_idx", condition=Q(status="approved")
             ),
+            # the agreement rate (parallel phase): the last 30 days' decisions the AI also made,
+            # counted from the index alone however many older ones there are
             models.Index(
-                fields=("ai_decision", "status"),
+                fields=("decided_at",),
                 name="approvals_agreement_idx",
+                include=("ai_decision", "status"),
                 condition=Q(ai_decision__in=("approve", "reject")),
             ),
             models.Index(fields=("assigned_to", "status", "deadline"), name="approvals_mine_idx"),

@@ -125,7 +125,8 @@ class LeadAdmin(VolumeAdminMixin, ImportExportModelAdmin):
     )
     # both columns are indexed (unique email, campaigns_lead_domain_idx); the company name is not
     exact_search_fields = (Exact("email", email_normalize), Exact("company_domain", domain_normalize))
-    list_per_page = 100
+    # 50 a page as the queue: 12 columns x 100 rows made the page render-bound (bench/admin_pages.py)
+    list_per_page = 50
     ordering = ("-created_at",)
     readonly_fields = ("created_at", "updated_at")
     fieldsets = (

@@ -142,6 +142,8 @@ class Lead(models.Model):
         indexes = [
             models.Index(fields=["lifecycle_stage"], name="campaigns_lead_stage_idx"),
             models.Index(fields=["company_domain"], name="campaigns_lead_domain_idx"),
+            # the lead list's order (newest first, then id): its page is read from the index
+            models.Index(fields=["created_at", "id"], name="campaigns_lead_created_idx"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -82,6 +82,8 @@ class Suppression(models.Model):
                 fields=("domain",), condition=~Q(domain=""), name="%(app_label)s_%(class)s_unique_domain"
             ),
         ]
+        # the suppression list's order (newest first, then id): its page is read from the index
+        indexes = [models.Index(fields=("created_at", "id"), name="connectors_suppr_created_idx")]
 
     def __str__(self) -> str:
         return self.email or f"@{self.domain}"

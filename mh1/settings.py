@@ -53,6 +53,11 @@ DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
+# The cache holds only derived values that each process may recompute (the home chart's closed
+# days, mh1.home): memory per process, nothing shared that could outlive a tenant's data. Keys
+# name the tenant (schema and id) explicitly.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "mh1"}}
+
 # --- tenants -----------------------------------------------------------------------------------
 # Placement is decided once (pitfall 5): auth, sessions, guardian, auditlog and axes live in every
 # schema, so each tenant has its own users, sessions, object permissions, audit and lockouts.

@@ -63,6 +63,15 @@ def _start_in_public():
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache():
+    """Tenants are created again with the same schema names test after test: a value one test
+    cached (the home chart's closed days) must not show in the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_vendor_quota():
     """Each test starts with every vendor's full rate-limit quota: the windows live in the tests'
     Redis and would otherwise carry one test's calls into the next (a test then waits or fails

@@ -173,6 +173,40 @@ def test_the_chart_counts_decisions_and_executions_per_day_from_a_pinned_static_
     assert client_for(alpha, ae).get("/static/vendor/chartjs-4.6.1/chart.umd.min.js").status_code == 200
 
 
+def _chart_data(page: str) -> dict:
+    return json.loads(
+        page.split('<script id="activity-data" type="application/json">')[1].split("</script>")[0]
+    )
+
+
+def test_the_charts_closed_days_are_counted_once_per_tenant_and_today_on_every_load(
+    alpha, bravo, ae, make_user, client_for
+):
+    def event(status, days_ago):
+        Event.objects.create(
+            request=propose_email(),
+            verb="t",
+            to_status=status,
+            created_at=timezone.now() - timedelta(days=days_ago),
+        )
+
+    _in(alpha, lambda: event("rejected", 2))
+    client = client_for(alpha, ae)
+    assert _chart_data(_home(client))["series"]["rejected"][-3] == 1
+
+    # a load later: today's events show at once; the closed days are the ones counted before
+    _in(alpha, lambda: (event("executed", 0), event("rejected", 2)))
+    data = _chart_data(_home(client))
+    assert data["series"]["executed"][-1] == 1
+    assert data["series"]["rejected"][-3] == 1
+
+    # another tenant's closed days are its own, not the ones kept for alpha
+    bravo_ae = make_user(bravo, Role.AE, email="ae@bravo.test")
+    _in(bravo, lambda: (set_phase("assisted"), event("failed", 5)))
+    bravo_data = _chart_data(_home(client_for(bravo, bravo_ae)))
+    assert bravo_data["series"]["failed"][-6] == 1 and sum(bravo_data["series"]["rejected"]) == 0
+
+
 def _count(client, path="/admin/") -> int:
     client.get(path)
     with CaptureQueriesContext(connection) as captured:
