@@ -139,6 +139,11 @@ class EmailEditForm(forms.Form):
     subject = forms.CharField(max_length=200)
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 10, "cols": 80}))
 
+    def clean_body(self) -> str:
+        # browsers post a textarea's lines with CRLF: stored with \n as every other body, so the
+        # edit's diff shows the words changed, not every line end
+        return self.cleaned_data["body"].replace("\r\n", "\n").replace("\r", "\n")
+
 
 def _not_yours_to_decide(user, obj: ActionRequest, approver_ids: list[int]) -> str:
     """Why a person who holds the scope still may not decide this request ("" when they may):

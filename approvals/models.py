@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -214,6 +216,23 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.verb} {self.from_status}→{self.to_status}"
+
+    @property
+    def delegated_to(self) -> str:
+        """Whom a "delegated" event handed the request to ("" for other events)."""
+        if self.verb != "delegated" or not isinstance(self.data, dict):
+            return ""
+        return str(self.data.get("to") or "")
+
+    @property
+    def delegated_until(self) -> datetime | None:
+        """Until when that delegation runs (None: until someone decides)."""
+        if not self.delegated_to or not self.data.get("until"):
+            return None
+        try:
+            return datetime.fromisoformat(self.data["until"])
+        except (TypeError, ValueError):
+            return None
 
 
 class ApproverRule(models.Model):

@@ -100,17 +100,16 @@ class LeadAdmin(VolumeAdminMixin, ImportExportModelAdmin):
     resource_classes = [LeadResource]
     import_formats = [CSV]
     export_formats = [CSV]
+    # nine columns fit a 1366 px screen (the legal basis is a filter)
     list_display = (
         "email",
-        "first_name",
-        "last_name",
+        "name",
         "company",
         "title",
         "lifecycle_stage",
         "icp_tier",
         "icp_score",
         "source_system",
-        "legal_basis",
         "updated_at",
     )
     list_filter = (
@@ -142,6 +141,10 @@ class LeadAdmin(VolumeAdminMixin, ImportExportModelAdmin):
 
     actions = ("propose_hubspot_upsert", "propose_gohighlevel_upsert")
     PROPOSE_MAX = 500  # leads per action: a bigger batch belongs to a skill run, not a click
+
+    @admin.display(description="name", ordering="last_name")
+    def name(self, obj: Lead) -> str:
+        return " ".join(part for part in (obj.first_name, obj.last_name) if part) or "—"
 
     @admin.action(
         description="Propose writing to HubSpot (goes to the approval queue)", permissions=["change"]
@@ -393,7 +396,8 @@ class LeadAdmin(VolumeAdminMixin, ImportExportModelAdmin):
                 request, f"Nothing was imported from {file_name}: no row is valid.", messages.WARNING
             )
         if outcome.skipped:
-            shown = "; ".join(outcome.skipped[:IMPORT_SKIPPED_REPORTED])
+            # each reason is a sentence of its own; joined, only the list ends with a full stop
+            shown = "; ".join(reason.rstrip(".") for reason in outcome.skipped[:IMPORT_SKIPPED_REPORTED])
             more = len(outcome.skipped) - IMPORT_SKIPPED_REPORTED
             self.message_user(
                 request,

@@ -337,7 +337,8 @@ class TenantAccessGrantAdmin(admin.ModelAdmin):
             email = grants[0].email if grants else data["email"]
             self.message_user(
                 request,
-                f"{email} now has {Role(data['role']).label} access to "
+                # (not opening with the address: the admin capitalises a message's first letter)
+                f"Access granted: {email} now has {Role(data['role']).label} access to "
                 f"{', '.join(str(g.tenant) for g in grants)}.",
                 messages.SUCCESS,
             )

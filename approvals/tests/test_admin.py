@@ -147,6 +147,17 @@ def test_edit_email_before_approving(alpha, setup):
     assert request.original_payload["subject"] == "Quick idea"
 
 
+def test_an_edited_body_is_stored_with_the_line_ends_of_every_other_body(alpha, setup):
+    request = _in(alpha, lambda: propose_email(key="edit-crlf"))
+
+    setup["ae_client"].post(
+        f"{QUEUE}{request.pk}/decide/edit/", {"subject": "Hi", "body": "Line one.\r\nLine two.\rEnd."}
+    )
+
+    request = _in(alpha, lambda: ActionRequest.objects.get(pk=request.pk))
+    assert request.payload["body"] == "Line one.\nLine two.\nEnd."
+
+
 def test_bulk_approve_and_bulk_reject_with_comment(alpha, setup):
     ids = _in(alpha, lambda: [propose_email(key=f"b{i}").pk for i in range(4)])
     client = setup["ae_client"]

@@ -251,13 +251,19 @@ def test_the_delegate_picker_reads_the_date_in_the_tenants_zone(berlin, ae, make
     assert 'type="datetime-local" name="until"' in page
     assert "Until (Europe/Berlin time)" in page
 
+    year = datetime.now(UTC).year + 1  # always in the future, always winter (CET)
     ae_client.post(
-        f"{QUEUE}{request.pk}/decide/delegate/", {"to_user": colleague.pk, "until": "2026-12-10T09:30"}
+        f"{QUEUE}{request.pk}/decide/delegate/", {"to_user": colleague.pk, "until": f"{year}-12-10T09:30"}
     )
     with tenant_context(berlin):
         request.refresh_from_db()
     assert request.assigned_to_id == colleague.pk
-    assert request.delegated_until == datetime(2026, 12, 10, 8, 30, tzinfo=UTC)  # 09:30 CET
+    assert request.delegated_until == datetime(year, 12, 10, 8, 30, tzinfo=UTC)  # 09:30 CET
+
+    # the timeline says to whom and until when, in the tenant's time
+    timeline = _page(ae_client, request).split('id="timeline"')[1].split("</ol>")[0]
+    assert "<strong>delegated</strong> to colleague@alpha.test until" in timeline
+    assert f"{year}-12-10 09:30 CET</time>" in timeline
 
 
 def test_the_public_host_and_the_next_request_are_back_in_utc(berlin, ae_client, client):

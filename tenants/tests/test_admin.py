@@ -297,7 +297,7 @@ def test_a_grant_to_someone_who_has_a_password_sends_nothing(operator_on, alpha,
         GRANT, {"email": "has.password@example.com", "tenants": [alpha.pk], "role": "ae"}, follow=True
     )
     assert [text for _, text in _messages(response)] == [
-        "has.password@example.com now has Account executive access to Alpha."
+        "Access granted: has.password@example.com now has Account executive access to Alpha."
     ]
     assert mail.outbox == []
 

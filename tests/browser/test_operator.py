@@ -70,9 +70,8 @@ def test_operator_creates_a_tenant_and_grants_a_person_access(
     page.locator("[name=password]").fill(PASSWORD)
     screenshot("2-grant-form")
     page.get_by_role("button", name="Grant access").click()
-    # (the admin capitalises a message's first letter, an address included)
     expect(page.locator("ul.messagelist")).to_contain_text(
-        "sam@agency.example now has RevOps access to Journey Co.", ignore_case=True
+        "Access granted: sam@agency.example now has RevOps access to Journey Co."
     )
     expect(page.locator("#result_list tr", has_text="sam@agency.example")).to_contain_text("Journey Co")
     screenshot("3-grant-listed")
