@@ -116,12 +116,22 @@ def _list_field(label: str, help_text: str) -> SimpleArrayField:
     )
 
 
+class WrappedFilteredSelectMultiple(FilteredSelectMultiple):
+    """The two-box picker in a wrapper of its own. Django's SelectFilter2.js puts the boxes first
+    in the select's parent element: a model's many-to-many field has the related-widget wrapper
+    there, a form field's select sits beside its label, so the boxes landed left of the label
+    ("Industries:" shown to their right)."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        return format_html('<div class="mh1-picker">{}</div>', super().render(name, value, attrs, renderer))
+
+
 def _controlled_field(label: str, controlled: ControlledList) -> forms.MultipleChoiceField:
     return forms.MultipleChoiceField(
         choices=[*controlled.choices, (OTHER, "Other (type below)")],
         required=False,
         label=label,
-        widget=FilteredSelectMultiple(label.lower(), is_stacked=False),
+        widget=WrappedFilteredSelectMultiple(label.lower(), is_stacked=False),
     )
 
 

@@ -16,8 +16,14 @@ from tenants.roles import Role
 ICP = "/admin/policy/icpdefinition/"
 SENDING = "/admin/policy/sendingpolicy/"
 LEADS = "/admin/campaigns/lead/"
-# A VP of Sales at a 120-person company, and an engineer at a 40-person one.
-FIT = {"email": "vp@fit-co.example", "company_size": 120, "title": "VP Sales", "first_name": "Vera"}
+# A VP of Sales at a 120-person SaaS company, and an engineer at a 40-person one.
+FIT = {
+    "email": "vp@fit-co.example",
+    "company_size": 120,
+    "title": "VP Sales",
+    "first_name": "Vera",
+    "industry": "SaaS",
+}
 MISFIT = {"email": "dev@tiny-co.example", "company_size": 40, "title": "Engineer", "first_name": "Dev"}
 # The re-scoring of a couple of leads takes well under a second on a real worker.
 RESCORE_WAIT_SECONDS = 20
@@ -58,7 +64,13 @@ def test_revops_edits_the_icp_and_the_leads_list_shows_the_new_tiers(
     expect(page.get_by_role("heading", name="Change ICP definition")).to_be_visible()
     page.locator("[name=company_size_min]").fill("100")
     page.locator("[name=company_size_max]").fill("500")
-    # (industries and geographies are picked from lists: not typed, and not part of this journey)
+    # an industry is picked from the list: its label stands left of the two boxes, as every label
+    label = page.locator("label[for=id_industries]").bounding_box()
+    available = page.locator("#id_industries_from").bounding_box()
+    assert label["x"] + label["width"] <= available["x"], "the Industries label is not left of its boxes"
+    page.locator("#id_industries_from").select_option(label="SaaS")
+    page.locator("#id_industries_add").click()
+    expect(page.locator("#id_industries_to")).to_contain_text("SaaS")
     page.locator("[name=titles]").fill("VP Sales\nHead of Growth\n")
     # a competitor's domain as people paste it: upper case, with www. and a trailing dot
     page.locator("[name=competitor_domains]").fill("WWW.Rival.example.")
@@ -72,10 +84,12 @@ def test_revops_edits_the_icp_and_the_leads_list_shows_the_new_tiers(
     expect(page.locator("[name=company_size_max]")).to_have_value("500")
     expect(page.locator("[name=titles]")).to_have_value("VP Sales\nHead of Growth")
     expect(page.locator("[name=competitor_domains]")).to_have_value("rival.example")
+    expect(page.locator("#id_industries_to option")).to_have_text(["SaaS"])
     screenshot("2-icp-saved")
     icp = in_tenant(IcpDefinition.get_solo)
     assert (icp.company_size_min, icp.company_size_max) == (100, 500)
     assert (icp.titles, icp.competitor_domains) == (["VP Sales", "Head of Growth"], ["rival.example"])
+    assert icp.industries == ["SaaS"]
 
     # and once the worker has re-scored every lead, the leads list shows their new tiers
     _wait_for(lambda: in_tenant(lambda: IcpRescore.objects.filter(finished_at__isnull=False).exists()))
