@@ -3,6 +3,8 @@ the pages the README sends a newcomer to answer."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -34,5 +36,14 @@ def test_seed_demo_builds_the_demo_the_readme_describes(monkeypatch):
     connection.set_schema_to_public()
     home = client.get("/admin/")
     assert home.status_code == 200 and b'id="pending-count"' in home.content
+    # a month of history fills the chart, and today's trouble shows
+    page = home.content.decode()
+    totals = re.sub(r"<[^>]+>", "", page[page.index('id="activity-totals"') :].split("</p>", 1)[0])
+    assert re.search(r"[1-9]\d* executed", totals) and re.search(r"[1-9]\d* rejected", totals), totals
+    with tenant_context(acme):
+        history = ActionRequest.objects.filter(idempotency_key__startswith="demo-history-")
+        assert history.filter(status=Status.FAILED).exists()
+        assert history.filter(status=Status.UNKNOWN).exists()
+    connection.set_schema_to_public()
     first = client.get("/admin/approvals/actionrequest/")
     assert first.status_code == 200 and b"Northwind" in first.content

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 from django.db import connection
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from tenants.models import Tenant
@@ -73,6 +75,17 @@ DEMO_LEADS = [
 ]
 # An agency AE who serves both clients: one person, access to several tenants at once.
 SHARED_AE = ("sam@agency.example", "Sam Shared")
+# Acme's last 29 days as a tenant in use has them (decided and executed requests, for the home
+# page's chart and the agreement figures), and a bad last day: a send that failed and one whose
+# outcome is unknown, and a request past its SLA, so the operator's home shows Acme in trouble.
+HISTORY_DAYS = 29
+HISTORY_PEOPLE = [
+    ("mia@blueyonder.example", "Mia", "Blue Yonder"),
+    ("tom@adatum.example", "Tom", "Adatum"),
+    ("eva@proseware.example", "Eva", "Proseware"),
+    ("ben@woodgrove.example", "Ben", "Woodgrove"),
+    ("zoe@lucerne.example", "Zoe", "Lucerne"),
+]
 
 
 class Command(BaseCommand):
@@ -117,6 +130,7 @@ class Command(BaseCommand):
             self._approvals(tenant)
             self._skills(tenant)
             if slug == "acme":
+                self._history(tenant)
                 # one sandbox is one vendor workspace: wiring two tenants to it would show each
                 # the other's events. Globex stays in shadow phase without connectors.
                 self._connectors(tenant, port)
@@ -313,6 +327,87 @@ class Command(BaseCommand):
                 idempotency_key=f"demo-{slug}-enrich-0",
                 skill_run="demo-icp-scoring",
             )
+
+    def _history(self, tenant: Tenant) -> None:
+        """A month of decided requests with their timelines, written as history (no gate, no
+        vendor: these already happened), and today's trouble. Skipped when already there."""
+        from approvals.models import ActionRequest, Event, Status
+
+        with tenant_context(tenant):
+            if ActionRequest.objects.filter(idempotency_key__startswith="demo-history-").exists():
+                return
+            ae = User.objects.get(username=f"ae@{tenant.slug}.example")
+            now = timezone.now()
+            made = []
+            # (days ago, hours ago within the day, outcome); a steady mix, mostly sent
+            plan = [
+                (
+                    day,
+                    9 + slot * 3,
+                    ("executed", "executed", "rejected", "executed", "failed")[(day + slot) % 5],
+                )
+                for day in range(1, HISTORY_DAYS + 1)
+                for slot in range(1 + day % 3)
+            ]
+            plan += [(0, -2, "executed"), (0, -5, "failed"), (0, -3, "unknown")]
+            for index, (days_ago, hour, outcome) in enumerate(plan):
+                email, first, company = HISTORY_PEOPLE[index % len(HISTORY_PEOPLE)]
+                proposed = (now - timedelta(days=days_ago)).replace(minute=12, second=0, microsecond=0)
+                proposed = proposed.replace(hour=hour % 24) if days_ago else now + timedelta(hours=hour)
+                decided = proposed + timedelta(minutes=25)
+                status = {"executed": Status.EXECUTED, "rejected": Status.REJECTED}.get(outcome, outcome)
+                request = ActionRequest.objects.create(
+                    kind="email.send",
+                    payload={
+                        "to": email,
+                        "to_name": first,
+                        "subject": f"{company} and faster pipeline reviews",
+                        "body": f"Hi {first},\n\nWorth a 15-minute look next week?\n\nBest,\nAlex",
+                    },
+                    target=email,
+                    summary=f"Email {email}: {company} and faster pipeline reviews",
+                    idempotency_key=f"demo-history-{index}",
+                    requested_by_skill_run="demo-campaign-copy",
+                    release_decision="human_review",
+                    status=status,
+                    created_at=proposed,
+                    deadline=proposed + timedelta(days=3),
+                    sla_due_at=proposed + timedelta(hours=1),
+                    decided_at=decided,
+                    executed_at=decided + timedelta(minutes=1) if outcome == "executed" else None,
+                    attempts=0 if outcome == "rejected" else 1,
+                    error={
+                        "failed": "SMTP 550 5.1.1 mailbox unavailable (the address bounced)",
+                        "unknown": "Connection lost after DATA: the server may have accepted it",
+                    }.get(outcome, ""),
+                    rejection_reason="Too generic for this account." if outcome == "rejected" else "",
+                )
+                events = [
+                    Event(request=request, actor_label="demo-campaign-copy", verb="proposed",
+                          to_status="pending", created_at=proposed),
+                ]  # fmt: skip
+                if outcome == "rejected":
+                    events.append(Event(request=request, actor=ae, verb="rejected", from_status="pending",
+                                        to_status="rejected", comment=request.rejection_reason,
+                                        created_at=decided))  # fmt: skip
+                else:
+                    events += [
+                        Event(request=request, actor=ae, verb="approved", from_status="pending",
+                              to_status="approved", created_at=decided),
+                        Event(request=request, actor_label="system", verb="executing",
+                              from_status="approved", to_status="executing",
+                              created_at=decided + timedelta(seconds=20)),
+                        Event(request=request, actor_label="system", verb=outcome,
+                              from_status="executing", to_status=outcome, comment=request.error,
+                              created_at=decided + timedelta(minutes=1)),
+                    ]  # fmt: skip
+                Event.objects.bulk_create(events)
+                made.append(request)
+            # and one of today's pending emails has waited past its SLA
+            ActionRequest.objects.filter(idempotency_key=f"demo-{tenant.slug}-email-3").update(
+                created_at=now - timedelta(hours=3), sla_due_at=now - timedelta(hours=2)
+            )
+            self.stdout.write(f"  {tenant.slug}: {len(made)} requests of history over {HISTORY_DAYS} days")
 
     def _policies(self, tenant: Tenant, spec: dict) -> None:
         # through the policy services, as a person's edit would be: validated, audited ("system")
