@@ -43,6 +43,10 @@ def test_ae_triages_five_pending_requests_with_approve_and_next(
     # when the AE opens the queue, then the first request
     page.goto(site.url(QUEUE))
     expect(page.get_by_text(re.compile(r"Showing pending requests — 5 found"))).to_be_visible()
+    # every column fits the 1366 px screen: the list does not scroll sideways, age / SLA shows
+    results = page.locator("#changelist .results")
+    assert results.evaluate("el => el.scrollWidth <= el.clientWidth"), "the queue scrolls sideways"
+    expect(page.locator("#result_list th.column-age_sla")).to_be_in_viewport()
     page.locator("#result_list tr", has_text="Triage 1 of 5").get_by_role("link").first.click()
     expect(page).to_have_url(_change_url(requests[0]))
     expect(page.get_by_role("heading", name="Decide")).to_be_visible()

@@ -127,10 +127,11 @@ class Command(BaseCommand):
                 )
                 rows.append((slug, url, email, role.label))
             self._policies(tenant, spec)
+            if slug == "acme":  # before today's requests: they are proposed after a month of sends
+                self._history(tenant)
             self._approvals(tenant)
             self._skills(tenant)
             if slug == "acme":
-                self._history(tenant)
                 # one sandbox is one vendor workspace: wiring two tenants to it would show each
                 # the other's events. Globex stays in shadow phase without connectors.
                 self._connectors(tenant, port)
@@ -263,7 +264,7 @@ class Command(BaseCommand):
 
     def _approvals(self, tenant: Tenant) -> None:
         """Pending action requests for the AEs to decide (shadowed in a shadow-phase tenant)."""
-        from approvals.models import ApproverRule, EscalationPolicy
+        from approvals.models import ActionRequest, ApproverRule, EscalationPolicy, Status
         from approvals.services import action_propose
 
         slug = tenant.slug
@@ -327,6 +328,13 @@ class Command(BaseCommand):
                 idempotency_key=f"demo-{slug}-enrich-0",
                 skill_run="demo-icp-scoring",
             )
+            if slug == "acme":  # one of today's emails has waited past its SLA (today's trouble)
+                ActionRequest.objects.filter(
+                    idempotency_key=f"demo-{slug}-email-3", status=Status.PENDING, escalation_level=1
+                ).update(
+                    created_at=timezone.now() - timedelta(hours=3),
+                    sla_due_at=timezone.now() - timedelta(hours=2),
+                )
 
     def _history(self, tenant: Tenant) -> None:
         """A month of decided requests with their timelines, written as history (no gate, no
@@ -403,10 +411,6 @@ class Command(BaseCommand):
                     ]  # fmt: skip
                 Event.objects.bulk_create(events)
                 made.append(request)
-            # and one of today's pending emails has waited past its SLA
-            ActionRequest.objects.filter(idempotency_key=f"demo-{tenant.slug}-email-3").update(
-                created_at=now - timedelta(hours=3), sla_due_at=now - timedelta(hours=2)
-            )
             self.stdout.write(f"  {tenant.slug}: {len(made)} requests of history over {HISTORY_DAYS} days")
 
     def _policies(self, tenant: Tenant, spec: dict) -> None:
