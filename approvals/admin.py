@@ -136,7 +136,7 @@ class ResolveForm(forms.Form):
 
 
 class EmailEditForm(forms.Form):
-    subject = forms.CharField(max_length=200)
+    subject = forms.CharField(max_length=200, widget=forms.TextInput(attrs={"size": 70}))
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 10, "cols": 80}))
 
     def clean_body(self) -> str:

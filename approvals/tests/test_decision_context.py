@@ -9,13 +9,14 @@ from __future__ import annotations
 import html
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from approvals import services
@@ -308,3 +309,20 @@ def test_the_card_costs_the_same_queries_with_a_long_history(alpha, ae, ae_clien
     # the card itself 9: request, gates, permissions (2), context, content type, primary host
     # (unsubscribe link), delegate list, timeline
     assert many - 5 <= 9
+
+
+def test_the_card_says_whom_it_waits_for_and_that_it_is_overdue(alpha, ae_client):
+    with tenant_context(alpha):
+        request = propose_email()
+        on_time = propose_email()
+        ActionRequest.objects.filter(pk=request.pk).update(
+            sla_due_at=timezone.now() - timedelta(hours=2, minutes=5), escalation_level=2
+        )
+    connection.set_schema_to_public()
+
+    sla = re.sub(r"<[^>]+>|\s+", " ", _page(ae_client, request).split('id="sla">')[1].split("</p>")[0])
+    assert "Waiting for the Account executive role" in sla
+    assert "overdue 2 hours" in sla and "escalated to L2" in sla
+
+    on_time_sla = _page(ae_client, on_time).split('id="sla">')[1].split("</p>")[0]
+    assert "overdue" not in on_time_sla and "due " in on_time_sla

@@ -179,7 +179,7 @@ def test_operator_finds_the_tenant_in_trouble_first_with_a_link_to_its_admin(
     # and one row per tenant, the one in trouble first (although "Worker" sorts last by name)
     expect(table.get_by_role("heading")).to_contain_text("those needing attention first")
     rows = table.locator("tbody tr")
-    ids = [row_id for row_id in rows.evaluate_all("rows => rows.map(r => r.id)")]
+    ids = rows.evaluate_all("rows => rows.map(r => r.id)")
     ours = [row_id for row_id in ids if row_id in {"tenant-worker", "tenant-alpha", "tenant-bravo"}]
     assert ours == ["tenant-worker", "tenant-alpha", "tenant-bravo"], ids
     assert ids[0] == "tenant-worker", ids

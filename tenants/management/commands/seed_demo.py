@@ -264,7 +264,7 @@ class Command(BaseCommand):
 
     def _approvals(self, tenant: Tenant) -> None:
         """Pending action requests for the AEs to decide (shadowed in a shadow-phase tenant)."""
-        from approvals.models import ActionRequest, ApproverRule, EscalationPolicy, Status
+        from approvals.models import ActionRequest, ApproverRule, EscalationPolicy, Event, Status
         from approvals.services import action_propose
 
         slug = tenant.slug
@@ -329,6 +329,12 @@ class Command(BaseCommand):
                 skill_run="demo-icp-scoring",
             )
             if slug == "acme":  # one of today's emails has waited past its SLA (today's trouble)
+                Event.objects.filter(
+                    request__idempotency_key=f"demo-{slug}-email-3",
+                    request__status=Status.PENDING,
+                    request__escalation_level=1,
+                    verb="proposed",
+                ).update(created_at=timezone.now() - timedelta(hours=3))
                 ActionRequest.objects.filter(
                     idempotency_key=f"demo-{slug}-email-3", status=Status.PENDING, escalation_level=1
                 ).update(
