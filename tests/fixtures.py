@@ -157,9 +157,18 @@ def session_workers_paused() -> Iterator[None]:
 def celery_worker_session(django_db_blocker) -> Iterator[object]:
     """A real Celery worker (threads) on the tests' own Redis database."""
     from celery.contrib.testing.worker import start_worker
+    from celery.signals import task_postrun
+    from django.db import connections
 
     from mh1.celery import app
 
+    def close_thread_connections(**_):
+        # each pool thread's connection to the test database is closed when its task ends: left
+        # open (CONN_MAX_AGE), the threads' sessions outlived the suite and PostgreSQL refused to
+        # drop the test database ("being accessed by other users")
+        connections.close_all()
+
+    task_postrun.connect(close_thread_connections, weak=False)
     app.control.purge()
     with (
         django_db_blocker.unblock(),
@@ -177,6 +186,7 @@ def celery_worker_session(django_db_blocker) -> Iterator[object]:
             yield worker
         finally:
             SESSION_WORKERS.remove(worker)
+            task_postrun.disconnect(close_thread_connections)
 
 
 @pytest.fixture
