@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform
@@ -490,6 +491,13 @@ class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
             closed = gates.gates_now(obj) if obj.status in OPEN_STATUSES else []
             may_decide = obj.status == Status.PENDING and services.can_decide(request.user, obj)
             context = decision_context(obj)
+            if context.content_type:
+                # read with the card (render_change_form asks for it; django-tenants empties
+                # Django's content-type cache on every schema switch, so it was a query a page)
+                pk, app_label, model = context.content_type
+                ContentType.objects._add_to_cache(
+                    ContentType.objects.db, ContentType(pk=pk, app_label=app_label, model=model)
+                )
             approver_ids = [approver["id"] for approver in context.approvers]
             not_yours = _not_yours_to_decide(request.user, obj, approver_ids) if may_decide else ""
             extra.update(
@@ -504,7 +512,7 @@ class ActionRequestAdmin(VolumeAdminMixin, admin.ModelAdmin):
                 edits=edit_diff(obj.payload_diff) if obj.payload_diff else "",
                 release_words=RELEASE_WORDS.get(obj.release_decision, ""),
                 flags=flags_of(obj, closed),
-                timeline=selectors.timeline(obj),
+                timeline=context.timeline,
                 can_decide=may_decide and not not_yours,
                 not_yours=not_yours,
                 reject_form=RejectForm(),

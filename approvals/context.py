@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db import connection
 
-from approvals.models import ActionRequest, Status
+from approvals.models import ActionRequest, Event, Status
 
 # Colleagues are the leads at the same company domain; past that many, the oldest are not searched.
 COLLEAGUES_SEARCHED = 500
@@ -80,7 +80,14 @@ SELECT
     (SELECT coalesce(json_agg(json_build_object('id', u.id, 'username', u.username)
                               ORDER BY a.created_at, a.id), '[]'::json)
      FROM approvals_approval a JOIN auth_user u ON u.id = a.approver_id
-     WHERE a.request_id = %(id)s)
+     WHERE a.request_id = %(id)s),
+    (SELECT coalesce(json_agg(json_build_object(
+            'id', e.id, 'actor_id', e.actor_id, 'actor_label', e.actor_label, 'verb', e.verb,
+            'from_status', e.from_status, 'to_status', e.to_status, 'comment', e.comment,
+            'data', e.data, 'created_at', e.created_at) ORDER BY e.created_at, e.id), '[]'::json)
+     FROM approvals_event e WHERE e.request_id = %(id)s),
+    (SELECT json_build_array(id, app_label, model) FROM django_content_type
+     WHERE app_label = 'approvals' AND model = 'actionrequest')
 """
 
 
@@ -127,6 +134,10 @@ class DecisionContext:
     evaluation: dict[str, Any] | None = None
     edit_evaluation: dict[str, Any] | None = None
     approvers: list[dict[str, Any]] = field(default_factory=list)  # who approved it so far
+    timeline: list[Event] = field(default_factory=list)  # the request's events, oldest first
+    # the request model's content type in this schema (id, app label, model): the admin's change
+    # form asks for it, and django-tenants empties Django's cache of them on every schema switch
+    content_type: tuple[int, str, str] | None = None
 
     @property
     def earlier_decisions(self) -> list[Touch]:
@@ -150,7 +161,7 @@ def decision_context(request: ActionRequest) -> DecisionContext:
                 "touches": TOUCHES_SHOWN,
             },
         )
-        lead, touches, events, evaluation, edit_evaluation, approvers = (
+        lead, touches, events, evaluation, edit_evaluation, approvers, timeline, content_type = (
             json.loads(value) if isinstance(value, str) else value for value in cursor.fetchone()
         )
     return DecisionContext(
@@ -163,4 +174,9 @@ def decision_context(request: ActionRequest) -> DecisionContext:
         evaluation=evaluation,
         edit_evaluation=edit_evaluation,
         approvers=approvers,
+        timeline=[
+            Event(request_id=request.pk, **{**row, "created_at": _when(row["created_at"])})
+            for row in timeline
+        ],
+        content_type=tuple(content_type) if content_type else None,
     )

@@ -126,10 +126,10 @@ def logged_in(host: str, tenant: Tenant | None, user: User) -> Client:
     client = Client(HTTP_HOST=host)
     if tenant is None:
         connection.set_schema_to_public()
-        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        client.force_login(user, backend="mh1.auth_backends.OneQueryModelBackend")
     else:
         with tenant_context(tenant):
-            client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+            client.force_login(user, backend="mh1.auth_backends.OneQueryModelBackend")
     connection.set_schema_to_public()
     return client
 

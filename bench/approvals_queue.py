@@ -176,7 +176,7 @@ def main() -> None:
         print(f"removed {removed} rows left by an earlier run")
     client = Client(HTTP_HOST=HOST)  # Client ignores secure=; each request passes it
     with tenant_context(tenant):
-        client.force_login(ae, backend="django.contrib.auth.backends.ModelBackend")
+        client.force_login(ae, backend="mh1.auth_backends.OneQueryModelBackend")
     connection.set_schema_to_public()
 
     results: dict[int, dict[str, dict]] = {}

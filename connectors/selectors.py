@@ -28,7 +28,9 @@ def tenant_url(path: str) -> str:
     from mh1.links import host_url
 
     tenant = getattr(connection, "tenant", None)
-    domain = (
-        tenant.get_primary_domain() if tenant is not None and hasattr(tenant, "get_primary_domain") else None
-    )
-    return host_url(domain.domain if domain else "localhost", path)
+    # read with the tenant by the request's middleware (mh1.middleware); elsewhere (a task) asked
+    host = getattr(tenant, "primary_domain_name", None)
+    if host is None and tenant is not None and hasattr(tenant, "get_primary_domain"):
+        domain = tenant.get_primary_domain()
+        host = domain.domain if domain else None
+    return host_url(host or "localhost", path)

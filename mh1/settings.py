@@ -151,7 +151,7 @@ ASGI_APPLICATION = "mh1.asgi.application"
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "mh1.auth_backends.OneQueryModelBackend",  # ModelBackend, its permissions in one query
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [

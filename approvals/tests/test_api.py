@@ -136,7 +136,7 @@ def test_list_makes_a_fixed_number_of_queries(
             in_alpha(ActionRequest.objects.filter(pk=request.pk).update, assigned_to=assignee)
     client = client_for(alpha, people["ae"])
 
-    # then tenant, session, user, two permission reads, count and one page (+ the user's role for
+    # then tenant, session, user, the permissions (one read), count and one page (+ the user's role for
     # "mine"), not one per row; django-tenants adds a SET search_path before each query unless
     # TENANT_LIMIT_SET_CALLS is on, so the bound counts them and the tight check leaves them out
     with django_assert_max_num_queries(14) as listing:
@@ -144,8 +144,8 @@ def test_list_makes_a_fixed_number_of_queries(
     with django_assert_max_num_queries(16) as filtering:
         mine = client.get(BASE + "?mine=1")
 
-    assert _without_set_calls(listing) == 7
-    assert _without_set_calls(filtering) == 8
+    assert _without_set_calls(listing) == 6
+    assert _without_set_calls(filtering) == 7
     assert everything.status_code == 200 and everything.json()["count"] == 12
     assert {row["assigned_to"] for row in everything.json()["results"]} == {
         None,

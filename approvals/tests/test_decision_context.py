@@ -305,10 +305,11 @@ def test_the_card_costs_the_same_queries_with_a_long_history(alpha, ae, ae_clien
     many = _count_page(ae_client, request)
 
     assert many == few
-    # routing the host and authenticating take 5 (search path twice, host, session, user);
-    # the card itself 9: request, gates, permissions (2), context, content type, primary host
-    # (unsubscribe link), delegate list, timeline
-    assert many - 5 <= 9
+    # under 10 for the whole page: routing the host and authenticating take 4 (the tenant with
+    # its primary host for the unsubscribe link, the search path, session, user); the card 5: the
+    # request, the gates, the permissions, the context (with the timeline and the content type the
+    # admin asks for), the delegate list
+    assert many < 10, many
 
 
 def test_the_card_says_whom_it_waits_for_and_that_it_is_overdue(alpha, ae_client):
