@@ -565,6 +565,9 @@ def measure(clients: dict[str, Client], page_list, loads: int) -> dict[str, dict
             finally:
                 sql.append(((time.perf_counter() - started) * 1000, _shown(statement, params)))
 
+        # the connection as a server's is after a request of this page (not as the previous
+        # page's bookkeeping below left it: a SET search_path more)
+        load(clients[who], path)
         with connection.execute_wrapper(timed):
             response = load(clients[who], path)
         connection.set_schema_to_public()
