@@ -22,6 +22,7 @@ ENDPOINTS = {
     "skill-runs": "api-skills-run-list",
     "schema": "api-schema",
     "docs": "api-docs",
+    "redoc": "api-redoc",
 }
 
 
