@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from approvals.models import ActionRequest, Event, Status
+from approvals.models import ActionRequest, Status
 from tenants.services import user_role
 
 
@@ -47,10 +47,6 @@ def next_to_decide(user: User, *, after: ActionRequest) -> int | None:
 
 def overdue() -> QuerySet[ActionRequest]:
     return ActionRequest.objects.filter(status=Status.PENDING, sla_due_at__lt=timezone.now())
-
-
-def timeline(request: ActionRequest) -> QuerySet[Event]:
-    return request.events.select_related("actor").order_by("created_at", "id")
 
 
 # Before the assisted phase the AI must agree with people this often (per tenant and skill)...
